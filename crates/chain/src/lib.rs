@@ -1,0 +1,10 @@
+//! Bitcoin-family chain data on disk: block and transaction parsing, `blk*.dat` reading,
+//! and the memory-mapped columnar chain store with its indexes.
+
+pub mod hash;
+pub mod tx;
+
+pub use hash::{from_hex, merkle_root, sha256d, to_hex, Hash32};
+pub use tx::{
+    Block, BlockHeader, BlockRef, InputRef, OutPoint, OutputRef, ParseError, Tx, TxIn, TxOut, TxRef,
+};

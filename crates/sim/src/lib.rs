@@ -1,0 +1,1 @@
+//! Scenario simulator (to be written).

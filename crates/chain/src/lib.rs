@@ -8,3 +8,5 @@ pub use hash::{from_hex, merkle_root, sha256d, to_hex, Hash32};
 pub use tx::{
     Block, BlockHeader, BlockRef, InputRef, OutPoint, OutputRef, ParseError, Tx, TxIn, TxOut, TxRef,
 };
+pub mod blkfile;
+pub mod headers;

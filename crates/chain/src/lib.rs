@@ -9,4 +9,9 @@ pub use tx::{
     Block, BlockHeader, BlockRef, InputRef, OutPoint, OutputRef, ParseError, Tx, TxIn, TxOut, TxRef,
 };
 pub mod blkfile;
+pub mod column;
 pub mod headers;
+pub mod index;
+pub mod ingest;
+pub mod query;
+pub mod store;

@@ -1,1 +1,238 @@
-fn main() {}
+//! `chainwatch`: the command-line front of the chainwatch crates, one subcommand per job.
+
+mod bench;
+mod lookup;
+
+use anyhow::Context;
+use chainwatch_chain::ingest::{ingest, IngestError, IngestOptions, IngestSummary, Progress};
+use chainwatch_chain::store::store_dir;
+use chainwatch_types::Chain;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Trace stolen crypto funds and share theft reports.
+#[derive(Parser)]
+#[command(name = "chainwatch", version, about)]
+struct Cli {
+    /// Data directory (stores, tags, intel).
+    #[arg(
+        long,
+        global = true,
+        env = "CHAINWATCH_DATA",
+        default_value = "chainwatch-data"
+    )]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read a node's blocks/ directory (blk*.dat) into the chain store; re-run to append new blocks.
+    Ingest {
+        /// The node's blocks directory (e.g. ~/.bitcoin/blocks, regtest/blocks).
+        #[arg(long)]
+        blocks: PathBuf,
+        /// Chain of the files.
+        #[arg(long, default_value = "bitcoin")]
+        chain: Chain,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Stop after appending this many blocks (committed; the next run goes on).
+        #[arg(long, hide = true)]
+        max_blocks: Option<u32>,
+        /// Commit every N MiB of block data.
+        #[arg(long, default_value_t = 64, hide = true)]
+        commit_mib: u64,
+    },
+    /// Show a transaction: height, inputs with the outputs they spend, outputs with their spenders.
+    Tx {
+        /// Txid (hex, as block explorers show it).
+        txid: String,
+        /// Chain (needed when the data directory holds several).
+        #[arg(long)]
+        chain: Option<Chain>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an address: received, sent, balance, tx count, first/last height.
+    Address {
+        /// Address, or a `script:`/`nulldata:` id for scripts without one.
+        address: String,
+        /// Chain (needed when the data directory holds several).
+        #[arg(long)]
+        chain: Option<Chain>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a block by height or hash.
+    Block {
+        /// Height or block hash.
+        block: String,
+        /// Chain (needed when the data directory holds several).
+        #[arg(long)]
+        chain: Option<Chain>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure performance; prints figures and their ratios to references measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+}
+
+/// An error that means bad usage or input (exit code 2).
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+#[allow(clippy::print_stderr)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let bad = e.downcast_ref::<BadInput>().is_some();
+            eprintln!("error: {e:#}");
+            ExitCode::from(if bad { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Ingest {
+            blocks,
+            chain,
+            json,
+            max_blocks,
+            commit_mib,
+        } => {
+            let mut opts = IngestOptions::new(&blocks, chain, &store_dir(&cli.data, chain));
+            opts.max_blocks = max_blocks;
+            opts.commit_bytes = commit_mib << 20;
+            run_ingest(&opts, json)
+        }
+        Command::Tx { txid, chain, json } => lookup::tx(&cli.data, chain, &txid, json),
+        Command::Address {
+            address,
+            chain,
+            json,
+        } => lookup::address(&cli.data, chain, &address, json),
+        Command::Block { block, chain, json } => lookup::block(&cli.data, chain, &block, json),
+        Command::Bench { what } => bench::run(what, &cli.data),
+    }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Runs an ingest with a progress bar and prints its summary.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+pub fn run_ingest(opts: &IngestOptions, json: bool) -> anyhow::Result<()> {
+    let pb = progress_bar(0, "scanning");
+    let result = ingest(opts, &mut |p| match p {
+        Progress::Scanning { headers } => pb.set_position(headers),
+        Progress::Appending { done, total, .. } => {
+            if pb.length() != Some(total) {
+                pb.set_length(total);
+                pb.set_message("blocks");
+            }
+            pb.set_position(done);
+        }
+    });
+    pb.finish_and_clear();
+    let print = |s: &IngestSummary| {
+        for w in &s.warnings {
+            eprintln!("warning: {w}");
+        }
+        if json {
+            println!("{}", serde_json::to_string(s).expect("serializable"));
+        } else {
+            print_summary(s);
+        }
+    };
+    match result {
+        Ok(s) => {
+            print(&s);
+            Ok(())
+        }
+        Err(IngestError::BadInput { error, summary }) => {
+            print(&summary);
+            Err(BadInput(format!("{error} (store left at height {})", summary.height)).into())
+        }
+        Err(e) => Err(e).context("ingest failed"),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_summary(s: &IngestSummary) {
+    println!("chain        {}", s.chain);
+    println!("tip          {} (height {})", s.tip_hash, s.height);
+    println!(
+        "blocks       {} (+{} this run, {} rolled back)",
+        s.blocks, s.blocks_added, s.blocks_rolled_back
+    );
+    println!("txs          {}", s.txs);
+    println!("inputs       {}", s.inputs);
+    println!("outputs      {}", s.outputs);
+    println!("addresses    {}", s.addresses);
+    println!("store bytes  {}", s.store_bytes);
+    println!(
+        "read         {:.1} MB of blocks in {:.2} s",
+        s.block_bytes_read as f64 / 1e6,
+        s.seconds
+    );
+}
+
+/// Picks the chain store to read: the one named, or the only one in the data directory.
+pub fn pick_chain(data: &Path, chain: Option<Chain>) -> anyhow::Result<Chain> {
+    if let Some(c) = chain {
+        return Ok(c);
+    }
+    let found: Vec<Chain> = Chain::ALL
+        .into_iter()
+        .filter(|c| store_dir(data, *c).join("COMMIT").exists())
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(BadInput(format!(
+            "no chain store in {} (run `chainwatch ingest` first)",
+            data.display()
+        ))
+        .into()),
+        _ => Err(BadInput(format!(
+            "{} holds several chains ({}): pass --chain",
+            data.display(),
+            found
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
+}

@@ -1,0 +1,233 @@
+//! A memory-mapped open-addressing hash table from 64-bit key hashes to dense ids.
+//!
+//! Slots hold `id + 1` (0 = empty); the keys themselves stay in their column, so a lookup
+//! confirms a candidate id by comparing the full key there. Derived data: after a crash or
+//! a rollback it is rebuilt from the columns.
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+use std::fs::OpenOptions;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The on-disk hash index.
+pub struct HashIndex {
+    path: PathBuf,
+    map: Option<MmapMut>,
+    ro: Option<Mmap>,
+    mask: usize,
+    count: usize,
+}
+
+const MIN_SLOTS: usize = 1 << 12;
+
+impl HashIndex {
+    /// Opens the index file, or creates an empty one.
+    pub fn open(path: &Path) -> io::Result<HashIndex> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let mut slots = file.metadata()?.len() as usize / 4;
+        if slots < MIN_SLOTS || !slots.is_power_of_two() {
+            slots = MIN_SLOTS;
+            file.set_len(0)?;
+            file.set_len((slots * 4) as u64)?;
+        }
+        // SAFETY: one writer per store (lock file); the file is not resized while mapped.
+        let map = unsafe { MmapOptions::new().len(slots * 4).map_mut(&file)? };
+        let count = bytemuck::cast_slice::<u8, u32>(&map)
+            .iter()
+            .filter(|&&s| s != 0)
+            .count();
+        Ok(HashIndex {
+            path: path.to_path_buf(),
+            map: Some(map),
+            ro: None,
+            mask: slots - 1,
+            count,
+        })
+    }
+
+    /// Opens an existing index for look-ups only.
+    pub fn open_read(path: &Path) -> io::Result<HashIndex> {
+        let file = std::fs::File::open(path)?;
+        let slots = file.metadata()?.len() as usize / 4;
+        if slots < MIN_SLOTS || !slots.is_power_of_two() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not an index", path.display()),
+            ));
+        }
+        // SAFETY: writers replace the file by rename when resizing, never truncate it in place.
+        let ro = unsafe { MmapOptions::new().len(slots * 4).map(&file)? };
+        Ok(HashIndex {
+            path: path.to_path_buf(),
+            map: None,
+            ro: Some(ro),
+            mask: slots - 1,
+            count: 0,
+        })
+    }
+
+    fn slots(&self) -> &[u32] {
+        match (&self.map, &self.ro) {
+            (Some(m), _) => bytemuck::cast_slice(&m[..]),
+            (None, Some(m)) => bytemuck::cast_slice(&m[..]),
+            _ => &[],
+        }
+    }
+
+    fn slots_mut(&mut self) -> &mut [u32] {
+        self.map
+            .as_mut()
+            .map(|m| bytemuck::cast_slice_mut(&mut m[..]))
+            .unwrap_or(&mut [])
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Size of the file in bytes.
+    pub fn bytes(&self) -> u64 {
+        (self.slots().len() * 4) as u64
+    }
+
+    /// Finds the id whose key hashes to `h` and satisfies `is_key`.
+    #[inline]
+    pub fn get(&self, h: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        let slots = self.slots();
+        let mut i = h as usize & self.mask;
+        loop {
+            let s = slots[i];
+            if s == 0 {
+                return None;
+            }
+            if is_key(s - 1) {
+                return Some(s - 1);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Inserts `id` under hash `h`; an existing entry for the same key (per `is_key`) is
+    /// replaced, so the newest id wins (Bitcoin's duplicate coinbase txids behave so).
+    /// `rehash` gives the hash of any stored id, for growing the table.
+    pub fn insert(
+        &mut self,
+        h: u64,
+        id: u32,
+        mut is_key: impl FnMut(u32) -> bool,
+        rehash: impl Fn(u32) -> u64,
+    ) -> io::Result<()> {
+        if (self.count + 1) * 10 > (self.mask + 1) * 7 {
+            self.resize((self.mask + 1) * 2, &rehash)?;
+        }
+        let mask = self.mask;
+        let slots = self.slots_mut();
+        let mut i = h as usize & mask;
+        loop {
+            let s = slots[i];
+            if s == 0 {
+                slots[i] = id + 1;
+                self.count += 1;
+                return Ok(());
+            }
+            if is_key(s - 1) {
+                slots[i] = id + 1;
+                return Ok(());
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn resize(&mut self, new_slots: usize, rehash: &impl Fn(u32) -> u64) -> io::Result<()> {
+        let old: Vec<u32> = self.slots().iter().copied().filter(|&s| s != 0).collect();
+        self.reset(new_slots)?;
+        let mask = self.mask;
+        let slots = self.slots_mut();
+        for s in old {
+            let mut i = rehash(s - 1) as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = s;
+        }
+        self.count = slots.iter().filter(|&&s| s != 0).count();
+        Ok(())
+    }
+
+    /// Empties the table and sizes it for about `expected` entries.
+    pub fn clear(&mut self, expected: usize) -> io::Result<()> {
+        let slots = (expected * 2).next_power_of_two().max(MIN_SLOTS);
+        self.reset(slots)
+    }
+
+    fn reset(&mut self, slots: usize) -> io::Result<()> {
+        // A new file renamed over the old one: readers that mapped the old file keep a valid
+        // (if stale) mapping instead of a truncated one.
+        self.map = None;
+        let tmp = self.path.with_extension("idx.tmp");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.set_len((slots * 4) as u64)?;
+        std::fs::rename(&tmp, &self.path)?;
+        // SAFETY: as in `open`.
+        self.map = Some(unsafe { MmapOptions::new().len(slots * 4).map_mut(&file)? });
+        self.mask = slots - 1;
+        self.count = 0;
+        Ok(())
+    }
+
+    /// Writes dirty pages to disk.
+    pub fn flush(&self) -> io::Result<()> {
+        if let Some(m) = &self.map {
+            m.flush()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_lookup_grow_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<u64> = (0..50_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i >> 3))
+            .collect();
+        let mut idx = HashIndex::open(&dir.path().join("i.idx")).unwrap();
+        for (id, k) in keys.iter().enumerate() {
+            let id = id as u32;
+            idx.insert(*k, id, |j| keys[j as usize] == *k, |j| keys[j as usize])
+                .unwrap();
+        }
+        assert_eq!(idx.len(), keys.len());
+        for (id, k) in keys.iter().enumerate() {
+            assert_eq!(idx.get(*k, |j| keys[j as usize] == *k), Some(id as u32));
+        }
+        assert_eq!(idx.get(12345, |_| false), None);
+        // Same key again: the newest id replaces the old one.
+        let k = keys[7];
+        idx.insert(k, 49_999, |j| keys[j as usize] == k, |j| keys[j as usize])
+            .unwrap();
+        assert_eq!(idx.len(), keys.len());
+        drop(idx);
+        let idx = HashIndex::open(&dir.path().join("i.idx")).unwrap();
+        assert_eq!(idx.len(), keys.len());
+    }
+}

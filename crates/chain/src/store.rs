@@ -1,0 +1,747 @@
+//! The columnar chain store: dense ids in chain order, fixed-width memory-mapped columns,
+//! hash indexes for txids and addresses, and a small commit record that makes it durable.
+//!
+//! Layout of `<data>/chains/<chain>/`:
+//! - `COMMIT` — JSON with the committed counts and tip; everything past them is ignored.
+//! - `blocks.col` ([`BlockRec`]), `tx.col` ([`TxRec`]), `tx_txid.col` (32-byte txids),
+//!   `in_spent.col` (u32 `out_num` spent by each input; [`NONE`] for a coinbase input),
+//!   `out_value.col` (u64), `out_addr.col` (u32 `addr_id`), `out_spender.col` (u32 `tx_num`
+//!   of the spending tx or [`NONE`]), `addr_kind.col` (u8), `addr_hash.col` (32 bytes).
+//! - `txid.idx`, `addr.idx` — [`HashIndex`] tables (derived; rebuilt after a crash).
+//! - `LOCK` (held by the one writer), `DIRTY` (present while a writer has uncommitted work).
+//!
+//! Durability: columns and indexes are msynced, then `COMMIT` is replaced atomically
+//! (write, fsync, rename, fsync dir). A writer that finds `DIRTY` at open rolls the derived
+//! state (spender links, indexes) back to the committed counts before going on.
+
+use crate::column::Column;
+use crate::hash::Hash32;
+use crate::index::HashIndex;
+use bytemuck::{Pod, Zeroable};
+use chainwatch_types::{AddrKey, AddrKind, Chain};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Marker for "no id" in u32 columns (coinbase inputs, unspent outputs).
+pub const NONE: u32 = u32::MAX;
+
+/// Version of the on-disk format.
+pub const FORMAT: u32 = 1;
+
+/// Per-block record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockRec {
+    /// Block hash, internal order.
+    pub hash: [u8; 32],
+    /// The raw 80-byte header.
+    pub header: [u8; 80],
+    /// `tx_num` of the coinbase.
+    pub first_tx: u32,
+    /// First `addr_id` created by this block.
+    pub first_addr: u32,
+    /// Serialized size in bytes.
+    pub size: u32,
+    /// Number of transactions.
+    pub n_tx: u32,
+}
+
+/// Per-transaction record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct TxRec {
+    /// `in_num` of the first input.
+    pub first_in: u32,
+    /// `out_num` of the first output.
+    pub first_out: u32,
+    /// `nLockTime`.
+    pub lock_time: u32,
+    /// `nVersion`.
+    pub version: i32,
+}
+
+/// The committed state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// On-disk format version.
+    pub format: u32,
+    /// Chain name.
+    pub chain: String,
+    /// Number of blocks (tip height + 1).
+    pub blocks: u32,
+    /// Number of transactions.
+    pub txs: u32,
+    /// Number of inputs (coinbase inputs included).
+    pub inputs: u32,
+    /// Number of outputs.
+    pub outputs: u32,
+    /// Number of distinct addresses (scripts).
+    pub addrs: u32,
+    /// Tip hash, RPC (reversed) hex; empty when no block.
+    pub tip_hash: String,
+}
+
+/// Store errors, with the context a user needs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// I/O on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// No store at this path.
+    #[error("no chain store at {0} (run `chainwatch ingest` first)")]
+    Missing(PathBuf),
+    /// Another process writes this store.
+    #[error("{0}: another chainwatch process is writing this store")]
+    Locked(PathBuf),
+    /// The store's files disagree with its commit record.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// An input spends an output the store does not have.
+    #[error("block {block}: tx {txid} input {input} spends unknown output {prev_txid}:{vout}")]
+    UnknownOutput {
+        /// Block hash.
+        block: String,
+        /// Spending txid.
+        txid: String,
+        /// Input index.
+        input: usize,
+        /// Spent txid.
+        prev_txid: String,
+        /// Spent vout.
+        vout: u32,
+    },
+    /// An output spent twice.
+    #[error("block {block}: tx {txid} spends {prev_txid}:{vout}, already spent")]
+    DoubleSpend {
+        /// Block hash.
+        block: String,
+        /// Spending txid.
+        txid: String,
+        /// Spent txid.
+        prev_txid: String,
+        /// Spent vout.
+        vout: u32,
+    },
+    /// A dense id would pass `u32::MAX`.
+    #[error("store full: more than 4,294,967,294 {0}")]
+    Full(&'static str),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A block ready to append: parsed, hashed and classified (see `ingest`).
+#[derive(Clone, Debug)]
+pub struct PreparedBlock {
+    /// Block hash.
+    pub hash: Hash32,
+    /// Raw header.
+    pub header: [u8; 80],
+    /// Serialized size.
+    pub size: u32,
+    /// Transactions.
+    pub txs: Vec<PreparedTx>,
+    /// All inputs of all txs in order: (prev txid, prev vout).
+    pub inputs: Vec<(Hash32, u32)>,
+    /// All outputs of all txs in order: (value, script key).
+    pub outputs: Vec<(u64, AddrKey)>,
+}
+
+/// A transaction within a [`PreparedBlock`].
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedTx {
+    /// Txid.
+    pub txid: Hash32,
+    /// `nVersion`.
+    pub version: i32,
+    /// `nLockTime`.
+    pub lock_time: u32,
+    /// Number of inputs.
+    pub n_in: u32,
+    /// Number of outputs.
+    pub n_out: u32,
+}
+
+#[inline]
+fn txid_hash(txid: &Hash32) -> u64 {
+    u64::from_le_bytes(txid[..8].try_into().expect("8"))
+}
+
+#[inline]
+fn addr_hash(kind: u8, hash: &[u8; 32]) -> u64 {
+    u64::from_le_bytes(hash[..8].try_into().expect("8"))
+        ^ (kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The chain store of one chain.
+pub struct Store {
+    dir: PathBuf,
+    chain: Chain,
+    writable: bool,
+    _lock: Option<File>,
+    commit: Commit,
+    /// Blocks by height.
+    pub blocks: Column<BlockRec>,
+    /// Transactions by `tx_num`.
+    pub tx: Column<TxRec>,
+    /// Txids by `tx_num`.
+    pub tx_txid: Column<[u8; 32]>,
+    /// Spent `out_num` by `in_num`.
+    pub in_spent: Column<u32>,
+    /// Values by `out_num`.
+    pub out_value: Column<u64>,
+    /// `addr_id` by `out_num`.
+    pub out_addr: Column<u32>,
+    /// Spending `tx_num` by `out_num`.
+    pub out_spender: Column<u32>,
+    /// Script kind by `addr_id`.
+    pub addr_kind: Column<u8>,
+    /// Script hash by `addr_id`.
+    pub addr_hash: Column<[u8; 32]>,
+    txid_idx: HashIndex,
+    addr_idx: HashIndex,
+}
+
+/// The directory of `chain`'s store under a data directory.
+pub fn store_dir(data: &Path, chain: Chain) -> PathBuf {
+    data.join("chains").join(chain.name())
+}
+
+impl Store {
+    /// Opens the store for reading.
+    pub fn open(dir: &Path, chain: Chain) -> Result<Store, StoreError> {
+        if !dir.join("COMMIT").exists() {
+            return Err(StoreError::Missing(dir.to_path_buf()));
+        }
+        Self::open_inner(dir, chain, false, None)
+    }
+
+    /// Opens (creating if needed) the store for appending; one writer at a time.
+    pub fn open_writer(dir: &Path, chain: Chain) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked(dir.to_path_buf()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Io {
+                    path: lock_path,
+                    source: e,
+                })
+            }
+        }
+        let mut store = Self::open_inner(dir, chain, true, Some(lock))?;
+        if dir.join("DIRTY").exists() {
+            store.recover()?;
+        }
+        Ok(store)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        chain: Chain,
+        writable: bool,
+        lock: Option<File>,
+    ) -> Result<Store, StoreError> {
+        let commit_path = dir.join("COMMIT");
+        let commit = match std::fs::read(&commit_path) {
+            Ok(bytes) => {
+                let c: Commit = serde_json::from_slice(&bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", commit_path.display())))?;
+                if c.format != FORMAT {
+                    return Err(StoreError::Corrupt(format!(
+                        "{}: format {} (this build reads {FORMAT}); re-ingest",
+                        commit_path.display(),
+                        c.format
+                    )));
+                }
+                if c.chain != chain.name() {
+                    return Err(StoreError::Corrupt(format!(
+                        "{} holds chain {}, not {chain}",
+                        dir.display(),
+                        c.chain
+                    )));
+                }
+                c
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Commit {
+                format: FORMAT,
+                chain: chain.name().to_string(),
+                ..Commit::default()
+            },
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: commit_path,
+                    source: e,
+                })
+            }
+        };
+        fn col<T: Pod>(dir: &Path, name: &str, len: u32, w: bool) -> Result<Column<T>, StoreError> {
+            let p = dir.join(name);
+            Column::open(&p, len as usize, w)
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", p.display())))
+        }
+        let idx = |name: &str| {
+            let p = dir.join(name);
+            if writable {
+                HashIndex::open(&p)
+            } else {
+                HashIndex::open_read(&p)
+            }
+            .map_err(io_err(&p))
+        };
+        let c = &commit;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            chain,
+            writable,
+            _lock: lock,
+            blocks: col(dir, "blocks.col", c.blocks, writable)?,
+            tx: col(dir, "tx.col", c.txs, writable)?,
+            tx_txid: col(dir, "tx_txid.col", c.txs, writable)?,
+            in_spent: col(dir, "in_spent.col", c.inputs, writable)?,
+            out_value: col(dir, "out_value.col", c.outputs, writable)?,
+            out_addr: col(dir, "out_addr.col", c.outputs, writable)?,
+            out_spender: col(dir, "out_spender.col", c.outputs, writable)?,
+            addr_kind: col(dir, "addr_kind.col", c.addrs, writable)?,
+            addr_hash: col(dir, "addr_hash.col", c.addrs, writable)?,
+            txid_idx: idx("txid.idx")?,
+            addr_idx: idx("addr.idx")?,
+            commit,
+        })
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> Chain {
+        self.chain
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The last committed state.
+    pub fn committed(&self) -> &Commit {
+        &self.commit
+    }
+
+    /// Number of blocks appended (committed or not).
+    pub fn block_count(&self) -> u32 {
+        self.blocks.len() as u32
+    }
+
+    /// Bytes of all column records and index files.
+    pub fn bytes(&self) -> u64 {
+        self.column_bytes() + self.txid_idx.bytes() + self.addr_idx.bytes()
+    }
+
+    /// Bytes of the column records only.
+    pub fn column_bytes(&self) -> u64 {
+        self.blocks.bytes()
+            + self.tx.bytes()
+            + self.tx_txid.bytes()
+            + self.in_spent.bytes()
+            + self.out_value.bytes()
+            + self.out_addr.bytes()
+            + self.out_spender.bytes()
+            + self.addr_kind.bytes()
+            + self.addr_hash.bytes()
+    }
+
+    /// Looks a txid up.
+    pub fn tx_by_txid(&self, txid: &Hash32) -> Option<u32> {
+        let txids = self.tx_txid.as_slice();
+        self.txid_idx
+            .get(txid_hash(txid), |j| txids.get(j as usize) == Some(txid))
+    }
+
+    /// Looks an address (script key) up.
+    pub fn addr_id(&self, key: &AddrKey) -> Option<u32> {
+        let kinds = self.addr_kind.as_slice();
+        let hashes = self.addr_hash.as_slice();
+        let k = key.kind as u8;
+        self.addr_idx.get(addr_hash(k, &key.hash), |j| {
+            kinds.get(j as usize) == Some(&k) && hashes.get(j as usize) == Some(&key.hash)
+        })
+    }
+
+    /// The script key of an address id.
+    pub fn addr_key(&self, addr_id: u32) -> AddrKey {
+        let kind = AddrKind::from_u8(self.addr_kind.as_slice()[addr_id as usize])
+            .unwrap_or(AddrKind::Script);
+        AddrKey {
+            kind,
+            hash: self.addr_hash.as_slice()[addr_id as usize],
+        }
+    }
+
+    /// Outputs of `tx_num` as an `out_num` range.
+    pub fn tx_outputs(&self, tx_num: u32) -> std::ops::Range<u32> {
+        let txs = self.tx.as_slice();
+        let start = txs[tx_num as usize].first_out;
+        let end = txs
+            .get(tx_num as usize + 1)
+            .map(|t| t.first_out)
+            .unwrap_or(self.out_value.len() as u32);
+        start..end
+    }
+
+    /// Inputs of `tx_num` as an `in_num` range.
+    pub fn tx_inputs(&self, tx_num: u32) -> std::ops::Range<u32> {
+        let txs = self.tx.as_slice();
+        let start = txs[tx_num as usize].first_in;
+        let end = txs
+            .get(tx_num as usize + 1)
+            .map(|t| t.first_in)
+            .unwrap_or(self.in_spent.len() as u32);
+        start..end
+    }
+
+    /// The tx that created `out_num`.
+    pub fn tx_of_output(&self, out_num: u32) -> u32 {
+        self.tx
+            .as_slice()
+            .partition_point(|t| t.first_out <= out_num) as u32
+            - 1
+    }
+
+    /// The height of the block holding `tx_num`.
+    pub fn height_of_tx(&self, tx_num: u32) -> u32 {
+        self.blocks
+            .as_slice()
+            .partition_point(|b| b.first_tx <= tx_num) as u32
+            - 1
+    }
+
+    /// Transactions of the block at `height` as a `tx_num` range.
+    pub fn block_txs(&self, height: u32) -> std::ops::Range<u32> {
+        let b = &self.blocks.as_slice()[height as usize];
+        b.first_tx..b.first_tx + b.n_tx
+    }
+
+    /// Appends a block. On error nothing of the block remains.
+    pub fn append(&mut self, block: &PreparedBlock) -> Result<(), StoreError> {
+        let before = self.blocks.len() as u32;
+        self.mark_dirty()?;
+        let result = self.append_inner(block);
+        if result.is_err() {
+            self.rollback_to(before)?;
+        }
+        result
+    }
+
+    fn append_inner(&mut self, block: &PreparedBlock) -> Result<(), StoreError> {
+        let io = |c: &'static str| {
+            move |e: io::Error| StoreError::Io {
+                path: PathBuf::from(c),
+                source: e,
+            }
+        };
+        let first_tx = self.tx.len();
+        if first_tx + block.txs.len() >= NONE as usize {
+            return Err(StoreError::Full("transactions"));
+        }
+        if self.in_spent.len() + block.inputs.len() >= NONE as usize {
+            return Err(StoreError::Full("inputs"));
+        }
+        if self.out_value.len() + block.outputs.len() >= NONE as usize {
+            return Err(StoreError::Full("outputs"));
+        }
+        self.blocks
+            .push(BlockRec {
+                hash: block.hash,
+                header: block.header,
+                first_tx: first_tx as u32,
+                first_addr: self.addr_kind.len() as u32,
+                size: block.size,
+                n_tx: block.txs.len() as u32,
+            })
+            .map_err(io("blocks.col"))?;
+        let mut in_pos = 0usize;
+        let mut out_pos = 0usize;
+        for ptx in &block.txs {
+            let tx_num = self.tx.len() as u32;
+            self.tx_txid.push(ptx.txid).map_err(io("tx_txid.col"))?;
+            {
+                let txids = self.tx_txid.as_slice();
+                self.txid_idx
+                    .insert(
+                        txid_hash(&ptx.txid),
+                        tx_num,
+                        |j| txids[j as usize] == ptx.txid,
+                        |j| txid_hash(&txids[j as usize]),
+                    )
+                    .map_err(io("txid.idx"))?;
+            }
+            self.tx
+                .push(TxRec {
+                    first_in: self.in_spent.len() as u32,
+                    first_out: self.out_value.len() as u32,
+                    lock_time: ptx.lock_time,
+                    version: ptx.version,
+                })
+                .map_err(io("tx.col"))?;
+            for (i, (prev_txid, vout)) in block.inputs[in_pos..in_pos + ptx.n_in as usize]
+                .iter()
+                .enumerate()
+            {
+                if *prev_txid == [0; 32] && *vout == u32::MAX {
+                    self.in_spent.push(NONE).map_err(io("in_spent.col"))?;
+                    continue;
+                }
+                let unknown = || StoreError::UnknownOutput {
+                    block: crate::hash::to_hex(&block.hash),
+                    txid: crate::hash::to_hex(&ptx.txid),
+                    input: i,
+                    prev_txid: crate::hash::to_hex(prev_txid),
+                    vout: *vout,
+                };
+                let prev = self
+                    .tx_by_txid(prev_txid)
+                    .filter(|&p| p != tx_num)
+                    .ok_or_else(unknown)?;
+                let outs = self.tx_outputs(prev);
+                if *vout >= outs.end - outs.start {
+                    return Err(unknown());
+                }
+                let out_num = outs.start + vout;
+                let spender = &mut self.out_spender.as_mut_slice()[out_num as usize];
+                if *spender != NONE {
+                    return Err(StoreError::DoubleSpend {
+                        block: crate::hash::to_hex(&block.hash),
+                        txid: crate::hash::to_hex(&ptx.txid),
+                        prev_txid: crate::hash::to_hex(prev_txid),
+                        vout: *vout,
+                    });
+                }
+                *spender = tx_num;
+                self.in_spent.push(out_num).map_err(io("in_spent.col"))?;
+            }
+            in_pos += ptx.n_in as usize;
+            for (value, key) in &block.outputs[out_pos..out_pos + ptx.n_out as usize] {
+                let addr = match self.addr_id(key) {
+                    Some(a) => a,
+                    None => {
+                        let id = self.addr_kind.len() as u32;
+                        if id >= NONE - 1 {
+                            return Err(StoreError::Full("addresses"));
+                        }
+                        self.addr_kind
+                            .push(key.kind as u8)
+                            .map_err(io("addr_kind.col"))?;
+                        self.addr_hash.push(key.hash).map_err(io("addr_hash.col"))?;
+                        let kinds = self.addr_kind.as_slice();
+                        let hashes = self.addr_hash.as_slice();
+                        let k = key.kind as u8;
+                        self.addr_idx
+                            .insert(
+                                addr_hash(k, &key.hash),
+                                id,
+                                |j| kinds[j as usize] == k && hashes[j as usize] == key.hash,
+                                |j| addr_hash(kinds[j as usize], &hashes[j as usize]),
+                            )
+                            .map_err(io("addr.idx"))?;
+                        id
+                    }
+                };
+                self.out_value.push(*value).map_err(io("out_value.col"))?;
+                self.out_addr.push(addr).map_err(io("out_addr.col"))?;
+                self.out_spender.push(NONE).map_err(io("out_spender.col"))?;
+            }
+            out_pos += ptx.n_out as usize;
+        }
+        Ok(())
+    }
+
+    fn mark_dirty(&mut self) -> Result<(), StoreError> {
+        let p = self.dir.join("DIRTY");
+        if !p.exists() {
+            File::create(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&p))?;
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    fn flush_all(&self) -> Result<(), StoreError> {
+        let flush = |r: io::Result<()>, p: &Path| r.map_err(io_err(p));
+        flush(self.blocks.flush(), self.blocks.path())?;
+        flush(self.tx.flush(), self.tx.path())?;
+        flush(self.tx_txid.flush(), self.tx_txid.path())?;
+        flush(self.in_spent.flush(), self.in_spent.path())?;
+        flush(self.out_value.flush(), self.out_value.path())?;
+        flush(self.out_addr.flush(), self.out_addr.path())?;
+        flush(self.out_spender.flush(), self.out_spender.path())?;
+        flush(self.addr_kind.flush(), self.addr_kind.path())?;
+        flush(self.addr_hash.flush(), self.addr_hash.path())?;
+        self.txid_idx
+            .flush()
+            .map_err(io_err(&self.dir.join("txid.idx")))?;
+        self.addr_idx
+            .flush()
+            .map_err(io_err(&self.dir.join("addr.idx")))?;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable and visible to readers.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        self.flush_all()?;
+        let tip_hash = self
+            .blocks
+            .as_slice()
+            .last()
+            .map(|b| crate::hash::to_hex(&b.hash))
+            .unwrap_or_default();
+        let commit = Commit {
+            format: FORMAT,
+            chain: self.chain.name().to_string(),
+            blocks: self.blocks.len() as u32,
+            txs: self.tx.len() as u32,
+            inputs: self.in_spent.len() as u32,
+            outputs: self.out_value.len() as u32,
+            addrs: self.addr_kind.len() as u32,
+            tip_hash,
+        };
+        let tmp = self.dir.join("COMMIT.tmp");
+        let path = self.dir.join("COMMIT");
+        {
+            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            f.write_all(&serde_json::to_vec_pretty(&commit).expect("serializable"))
+                .map_err(io_err(&tmp))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        sync_dir(&self.dir)?;
+        self.commit = commit;
+        Ok(())
+    }
+
+    /// Commits, drops reserved space and clears the dirty marker.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        if !self.writable {
+            return Ok(());
+        }
+        self.commit()?;
+        for r in [
+            self.blocks.compact(),
+            self.tx.compact(),
+            self.tx_txid.compact(),
+            self.in_spent.compact(),
+            self.out_value.compact(),
+            self.out_addr.compact(),
+            self.out_spender.compact(),
+            self.addr_kind.compact(),
+            self.addr_hash.compact(),
+        ] {
+            r.map_err(io_err(&self.dir))?;
+        }
+        let p = self.dir.join("DIRTY");
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(io_err(&p))?;
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Brings derived state back to the committed counts after an interrupted writer.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        let blocks = self.commit.blocks;
+        self.rollback_to(blocks)?;
+        self.commit()
+    }
+
+    /// Drops every block at height ≥ `blocks` (a reorg, or a failed append): unlinks the
+    /// spends those blocks made and rebuilds the indexes. Not committed until [`Store::commit`].
+    pub fn rollback_to(&mut self, blocks: u32) -> Result<(), StoreError> {
+        self.mark_dirty()?;
+        let (txs, inputs, outputs, addrs) = match self.blocks.as_slice().get(blocks as usize) {
+            Some(b) => {
+                let t = self.tx.as_slice()[b.first_tx as usize];
+                (b.first_tx, t.first_in, t.first_out, b.first_addr)
+            }
+            None => (
+                self.tx.len() as u32,
+                self.in_spent.len() as u32,
+                self.out_value.len() as u32,
+                self.addr_kind.len() as u32,
+            ),
+        };
+        // Partially appended blocks may hold more txs than the block table says.
+        let txs = txs.min(self.tx.len() as u32);
+        self.blocks.truncate(blocks as usize);
+        self.tx.truncate(txs as usize);
+        self.tx_txid.truncate(txs as usize);
+        self.in_spent.truncate(inputs as usize);
+        self.out_value.truncate(outputs as usize);
+        self.out_addr.truncate(outputs as usize);
+        self.out_spender.truncate(outputs as usize);
+        self.addr_kind.truncate(addrs as usize);
+        self.addr_hash.truncate(addrs as usize);
+        for s in self.out_spender.as_mut_slice() {
+            if *s != NONE && *s >= txs {
+                *s = NONE;
+            }
+        }
+        self.rebuild_indexes()
+    }
+
+    /// Rebuilds both hash indexes from the columns.
+    pub fn rebuild_indexes(&mut self) -> Result<(), StoreError> {
+        let p = self.dir.join("txid.idx");
+        let txids = self.tx_txid.as_slice();
+        self.txid_idx.clear(txids.len()).map_err(io_err(&p))?;
+        for (j, txid) in txids.iter().enumerate() {
+            self.txid_idx
+                .insert(
+                    txid_hash(txid),
+                    j as u32,
+                    |k| txids[k as usize] == *txid,
+                    |k| txid_hash(&txids[k as usize]),
+                )
+                .map_err(io_err(&p))?;
+        }
+        let p = self.dir.join("addr.idx");
+        let kinds = self.addr_kind.as_slice();
+        let hashes = self.addr_hash.as_slice();
+        self.addr_idx.clear(kinds.len()).map_err(io_err(&p))?;
+        for j in 0..kinds.len() {
+            let h = addr_hash(kinds[j], &hashes[j]);
+            self.addr_idx
+                .insert(
+                    h,
+                    j as u32,
+                    |_| false,
+                    |k| addr_hash(kinds[k as usize], &hashes[k as usize]),
+                )
+                .map_err(io_err(&p))?;
+        }
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}

@@ -267,12 +267,13 @@ pub fn ingest(
     }
     let stale_blocks = (tree.len() - chain.len()) as u64;
 
-    let finish = |store: Store,
+    let finish = |mut store: Store,
                   error: Option<BadInput>,
                   added: u32,
                   rolled: u32,
                   bytes: u64,
                   warnings: Vec<String>| {
+        store.commit()?;
         let mut s = summarize(&store, started);
         store.close()?;
         s.blocks_added = added;

@@ -368,6 +368,26 @@ impl Store {
             + self.addr_hash.bytes()
     }
 
+    /// SHA-256 over every column's records: equal stores have equal fingerprints.
+    pub fn fingerprint(&self) -> Hash32 {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(bytemuck::cast_slice::<BlockRec, u8>(self.blocks.as_slice()));
+        h.update(bytemuck::cast_slice::<TxRec, u8>(self.tx.as_slice()));
+        h.update(bytemuck::cast_slice::<[u8; 32], u8>(
+            self.tx_txid.as_slice(),
+        ));
+        h.update(bytemuck::cast_slice::<u32, u8>(self.in_spent.as_slice()));
+        h.update(bytemuck::cast_slice::<u64, u8>(self.out_value.as_slice()));
+        h.update(bytemuck::cast_slice::<u32, u8>(self.out_addr.as_slice()));
+        h.update(bytemuck::cast_slice::<u32, u8>(self.out_spender.as_slice()));
+        h.update(self.addr_kind.as_slice());
+        h.update(bytemuck::cast_slice::<[u8; 32], u8>(
+            self.addr_hash.as_slice(),
+        ));
+        h.finalize().into()
+    }
+
     /// Looks a txid up.
     pub fn tx_by_txid(&self, txid: &Hash32) -> Option<u32> {
         let txids = self.tx_txid.as_slice();

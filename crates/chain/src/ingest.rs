@@ -101,7 +101,7 @@ pub enum IngestError {
     #[error("{error}")]
     BadInput {
         /// What is wrong.
-        error: BadInput,
+        error: Box<BadInput>,
         /// What the store holds now.
         summary: Box<IngestSummary>,
     },
@@ -227,7 +227,7 @@ pub fn ingest(
             let summary = Box::new(summarize(&store, started));
             store.close()?;
             return Err(IngestError::BadInput {
-                error: e.into(),
+                error: Box::new(e.into()),
                 summary,
             });
         }
@@ -238,7 +238,7 @@ pub fn ingest(
         .scan(opts.chain.magic(), |loc, header| {
             tree.add(loc, header);
             seen += 1;
-            if seen % 4096 == 0 {
+            if seen.is_multiple_of(4096) {
                 progress(Progress::Scanning { headers: seen });
             }
         })
@@ -284,7 +284,7 @@ pub fn ingest(
         s.seconds = started.elapsed().as_secs_f64();
         match error {
             Some(error) => Err(IngestError::BadInput {
-                error,
+                error: Box::new(error),
                 summary: Box::new(s),
             }),
             None => Ok(s),
@@ -390,7 +390,7 @@ pub fn ingest(
                 store.commit()?;
                 since_commit = 0;
             }
-            if added % 64 == 0 || added as u64 == total {
+            if added.is_multiple_of(64) || added as u64 == total {
                 progress(Progress::Appending {
                     done: added as u64,
                     total,

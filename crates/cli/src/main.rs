@@ -1,6 +1,7 @@
 //! `chainwatch`: the command-line front of the chainwatch crates, one subcommand per job.
 
 mod bench;
+mod entities;
 mod lookup;
 
 use anyhow::Context;
@@ -81,6 +82,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Cluster addresses into entities (multi-input heuristic, CoinJoins excluded, optional change heuristics).
+    Cluster {
+        /// Chain (needed when the data directory holds several).
+        #[arg(long)]
+        chain: Option<Chain>,
+        /// Change heuristics, comma-separated: fresh-address, same-script-type, round-payment,
+        /// smaller-than-inputs, fingerprint. All must agree on an output to call it change.
+        #[arg(long)]
+        change: Option<String>,
+        /// Recompute from zero instead of processing only new blocks.
+        #[arg(long)]
+        full: bool,
+        /// Write `address,cluster_id` for every address to this CSV file.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain why two addresses are in one cluster: the shortest chain of linking txs.
+    Why {
+        /// First address.
+        a: String,
+        /// Second address.
+        b: String,
+        /// Chain (needed when the data directory holds several).
+        #[arg(long)]
+        chain: Option<Chain>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure performance; prints figures and their ratios to references measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -134,6 +167,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => lookup::address(&cli.data, chain, &address, json),
         Command::Block { block, chain, json } => lookup::block(&cli.data, chain, &block, json),
+        Command::Cluster {
+            chain,
+            change,
+            full,
+            export,
+            json,
+        } => entities::cluster(
+            &cli.data,
+            chain,
+            change.as_deref(),
+            full,
+            export.as_ref(),
+            json,
+        ),
+        Command::Why { a, b, chain, json } => entities::why(&cli.data, chain, &a, &b, json),
         Command::Bench { what } => bench::run(what, &cli.data),
     }
 }

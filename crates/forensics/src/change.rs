@@ -87,7 +87,7 @@ fn only<I: Iterator<Item = bool>>(flags: I) -> Option<usize> {
 }
 
 fn is_round(v: u64) -> bool {
-    v >= 10_000 && v % 10_000 == 0
+    v >= 10_000 && v.is_multiple_of(10_000)
 }
 
 /// The output one heuristic names as change.

@@ -100,7 +100,7 @@ pub fn is_wasabi2_denomination(v: u64) -> bool {
         return false;
     }
     let pow_of = |mut x: u64, b: u64| {
-        while x % b == 0 {
+        while x.is_multiple_of(b) {
             x /= b;
         }
         x == 1
@@ -110,7 +110,7 @@ pub fn is_wasabi2_denomination(v: u64) -> bool {
     }
     // 1, 2, 5 × 10^k and 2×, 3× of them (e.g. 20_000, 30_000, 50_000, 100_000 …).
     let mut x = v;
-    while x % 10 == 0 {
+    while x.is_multiple_of(10) {
         x /= 10;
     }
     matches!(x, 1 | 2 | 3 | 4 | 5 | 6 | 15)

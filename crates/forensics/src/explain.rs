@@ -176,7 +176,7 @@ pub fn why(store: &Store, clusters: &ClusterStore, index: &AddrOutputs, a: u32, 
             tx.load(store, t);
             let mut links: Vec<(u32, bool)> = Vec::new();
             let cj = coinjoin::detect(&tx).is_some();
-            if x_is_input && !cj && tx.coinbase == false {
+            if x_is_input && !cj && !tx.coinbase {
                 links.extend(tx.inputs.iter().map(|i| (i.addr, false)));
             }
             if let Some(v) = change_of(store, &change, &tx) {

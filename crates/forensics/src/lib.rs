@@ -5,6 +5,8 @@ pub mod change;
 pub mod cluster;
 pub mod coinjoin;
 pub mod explain;
+pub mod patterns;
+pub mod taint;
 pub mod txio;
 
 pub use cluster::{ClusterOptions, ClusterStore, ClusterSummary};

@@ -1,0 +1,235 @@
+//! Writing `blocks/blk?????.dat` the way Bitcoin Core does: records of network magic,
+//! little-endian size and the serialized block; a new file when the next record would
+//! reach 128 MiB; optional XOR obfuscation with the 8-byte key of `blocks/xor.dat`
+//! (Bitcoin Core 28+), keyed by the offset within each file; optional out-of-order
+//! writing within windows of consecutive heights.
+
+use crate::rng::Rng;
+use crate::SimError;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Bitcoin Core's `MAX_BLOCKFILE_SIZE`.
+pub const MAX_BLOCKFILE_SIZE: u64 = 0x800_0000;
+
+/// Appends records to numbered blk files.
+pub struct BlkWriter {
+    dir: PathBuf,
+    magic: [u8; 4],
+    xor: Option<[u8; 8]>,
+    file_no: u32,
+    file: Option<BufWriter<File>>,
+    path: PathBuf,
+    pos: u64,
+    total: u64,
+    scratch: Vec<u8>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
+    move |source| SimError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl BlkWriter {
+    /// Prepares `dir` (created if missing; old `blk*.dat` and `xor.dat` removed) and writes
+    /// `xor.dat` when obfuscating.
+    pub fn new(dir: &Path, magic: [u8; 4], xor: Option<[u8; 8]>) -> Result<BlkWriter, SimError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+        for e in entries {
+            let e = e.map_err(io_err(dir))?;
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if (name.starts_with("blk") && name.ends_with(".dat")) || name == "xor.dat" {
+                std::fs::remove_file(e.path()).map_err(io_err(&e.path()))?;
+            }
+        }
+        if let Some(key) = xor {
+            let p = dir.join("xor.dat");
+            std::fs::write(&p, key).map_err(io_err(&p))?;
+        }
+        Ok(BlkWriter {
+            dir: dir.to_path_buf(),
+            magic,
+            xor,
+            file_no: 0,
+            file: None,
+            path: PathBuf::new(),
+            pos: 0,
+            total: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    fn open(&mut self) -> Result<(), SimError> {
+        self.path = self.dir.join(format!("blk{:05}.dat", self.file_no));
+        let f = File::create(&self.path).map_err(io_err(&self.path))?;
+        self.file = Some(BufWriter::with_capacity(1 << 20, f));
+        self.pos = 0;
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), SimError> {
+        if let Some(mut f) = self.file.take() {
+            f.flush().map_err(io_err(&self.path))?;
+        }
+        Ok(())
+    }
+
+    /// Writes one block record.
+    pub fn write_block(&mut self, block: &[u8]) -> Result<(), SimError> {
+        let rec = block.len() as u64 + 8;
+        if self.file.is_some() && self.pos + rec >= MAX_BLOCKFILE_SIZE {
+            self.close()?;
+            self.file_no += 1;
+        }
+        if self.file.is_none() {
+            self.open()?;
+        }
+        let mut head = [0u8; 8];
+        head[..4].copy_from_slice(&self.magic);
+        head[4..].copy_from_slice(&(block.len() as u32).to_le_bytes());
+        let f = self.file.as_mut().expect("open");
+        match self.xor {
+            None => {
+                f.write_all(&head).map_err(io_err(&self.path))?;
+                f.write_all(block).map_err(io_err(&self.path))?;
+            }
+            Some(key) => {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&head);
+                self.scratch.extend_from_slice(block);
+                let start = (self.pos % 8) as usize;
+                for (i, b) in self.scratch.iter_mut().enumerate() {
+                    *b ^= key[(start + i) & 7];
+                }
+                f.write_all(&self.scratch).map_err(io_err(&self.path))?;
+            }
+        }
+        self.pos += rec;
+        self.total += rec;
+        Ok(())
+    }
+
+    /// Flushes and returns the number of bytes written over all files.
+    pub fn finish(mut self) -> Result<u64, SimError> {
+        self.close()?;
+        Ok(self.total)
+    }
+}
+
+/// Buffers blocks of a window of heights and writes them in a shuffled order.
+pub struct Layout {
+    writer: BlkWriter,
+    window: u32,
+    pending: Vec<Vec<u8>>,
+    main_in_window: u32,
+    rng: Rng,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Layout {
+    /// Writes through `writer`, permuting within windows of `window` main-chain heights
+    /// (0 or 1: in order).
+    pub fn new(writer: BlkWriter, window: u32, rng: Rng) -> Layout {
+        Layout {
+            writer,
+            window,
+            pending: Vec::new(),
+            main_in_window: 0,
+            rng,
+            spare: Vec::new(),
+        }
+    }
+
+    /// A buffer to serialize the next block into (recycled).
+    pub fn buffer(&mut self) -> Vec<u8> {
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.clear();
+        b
+    }
+
+    /// Queues a block; `main` is true for main-chain blocks (which count towards the window).
+    pub fn push(&mut self, block: Vec<u8>, main: bool) -> Result<(), SimError> {
+        if self.window <= 1 {
+            self.writer.write_block(&block)?;
+            self.spare.push(block);
+            return Ok(());
+        }
+        self.pending.push(block);
+        if main {
+            self.main_in_window += 1;
+            if self.main_in_window >= self.window {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SimError> {
+        let mut blocks = std::mem::take(&mut self.pending);
+        self.rng.shuffle(&mut blocks);
+        for b in blocks {
+            self.writer.write_block(&b)?;
+            self.spare.push(b);
+        }
+        self.spare.truncate(4);
+        self.main_in_window = 0;
+        Ok(())
+    }
+
+    /// Writes whatever is buffered and closes the files; returns the bytes written.
+    pub fn finish(mut self) -> Result<u64, SimError> {
+        self.flush()?;
+        self.writer.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xor_is_keyed_by_file_offset_and_files_roll_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = [1, 2, 3, 4, 5, 6, 7, 8];
+        let mut w = BlkWriter::new(dir.path(), [0xfa, 0xbf, 0xb5, 0xda], Some(key)).unwrap();
+        let a = vec![0u8; 13];
+        let b = vec![0xffu8; 21];
+        w.write_block(&a).unwrap();
+        w.write_block(&b).unwrap();
+        assert_eq!(w.finish().unwrap(), 13 + 21 + 16);
+        assert_eq!(std::fs::read(dir.path().join("xor.dat")).unwrap(), key);
+        let raw = std::fs::read(dir.path().join("blk00000.dat")).unwrap();
+        let plain: Vec<u8> = raw
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 8])
+            .collect();
+        assert_eq!(&plain[..4], &[0xfa, 0xbf, 0xb5, 0xda]);
+        assert_eq!(&plain[4..8], &13u32.to_le_bytes());
+        assert_eq!(&plain[8..21], &a[..]);
+        assert_eq!(&plain[21..25], &[0xfa, 0xbf, 0xb5, 0xda]);
+        assert_eq!(&plain[29..], &b[..]);
+
+        // Roll-over: a record that would reach 128 MiB goes to the next file.
+        let mut w = BlkWriter::new(dir.path(), [0; 4], None).unwrap();
+        assert!(!dir.path().join("xor.dat").exists(), "old xor.dat removed");
+        let big = vec![7u8; (MAX_BLOCKFILE_SIZE / 2) as usize];
+        w.write_block(&big).unwrap();
+        w.write_block(&big).unwrap(); // 2 * (size + 8) > max
+        w.write_block(&a).unwrap();
+        w.finish().unwrap();
+        let l0 = std::fs::metadata(dir.path().join("blk00000.dat"))
+            .unwrap()
+            .len();
+        let l1 = std::fs::metadata(dir.path().join("blk00001.dat"))
+            .unwrap()
+            .len();
+        assert_eq!(l0, MAX_BLOCKFILE_SIZE / 2 + 8);
+        assert_eq!(l1, MAX_BLOCKFILE_SIZE / 2 + 8 + 13 + 8);
+    }
+}

@@ -9,6 +9,8 @@ use crate::SimError;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
 
 /// Bitcoin Core's `MAX_BLOCKFILE_SIZE`.
 pub const MAX_BLOCKFILE_SIZE: u64 = 0x800_0000;
@@ -128,35 +130,39 @@ pub struct Layout {
     pending: Vec<Vec<u8>>,
     main_in_window: u32,
     rng: Rng,
-    spare: Vec<Vec<u8>>,
+    recycle: Option<Sender<Vec<u8>>>,
 }
 
 impl Layout {
     /// Writes through `writer`, permuting within windows of `window` main-chain heights
-    /// (0 or 1: in order).
-    pub fn new(writer: BlkWriter, window: u32, rng: Rng) -> Layout {
+    /// (0 or 1: in order). Written buffers are sent back through `recycle`.
+    pub fn new(
+        writer: BlkWriter,
+        window: u32,
+        rng: Rng,
+        recycle: Option<Sender<Vec<u8>>>,
+    ) -> Layout {
         Layout {
             writer,
             window,
             pending: Vec::new(),
             main_in_window: 0,
             rng,
-            spare: Vec::new(),
+            recycle,
         }
     }
 
-    /// A buffer to serialize the next block into (recycled).
-    pub fn buffer(&mut self) -> Vec<u8> {
-        let mut b = self.spare.pop().unwrap_or_default();
-        b.clear();
-        b
+    fn written(&mut self, b: Vec<u8>) {
+        if let Some(r) = &self.recycle {
+            let _ = r.send(b);
+        }
     }
 
     /// Queues a block; `main` is true for main-chain blocks (which count towards the window).
     pub fn push(&mut self, block: Vec<u8>, main: bool) -> Result<(), SimError> {
         if self.window <= 1 {
             self.writer.write_block(&block)?;
-            self.spare.push(block);
+            self.written(block);
             return Ok(());
         }
         self.pending.push(block);
@@ -174,9 +180,8 @@ impl Layout {
         self.rng.shuffle(&mut blocks);
         for b in blocks {
             self.writer.write_block(&b)?;
-            self.spare.push(b);
+            self.written(b);
         }
-        self.spare.truncate(4);
         self.main_in_window = 0;
         Ok(())
     }
@@ -185,6 +190,65 @@ impl Layout {
     pub fn finish(mut self) -> Result<u64, SimError> {
         self.flush()?;
         self.writer.finish()
+    }
+}
+
+/// A [`Layout`] running on its own thread, so that file I/O overlaps block generation.
+pub struct Sink {
+    tx: Option<SyncSender<(Vec<u8>, bool)>>,
+    spare: Receiver<Vec<u8>>,
+    thread: Option<JoinHandle<Result<u64, SimError>>>,
+}
+
+impl Sink {
+    /// Starts the writer thread.
+    pub fn spawn(writer: BlkWriter, window: u32, rng: Rng) -> Sink {
+        let (tx, rx) = sync_channel::<(Vec<u8>, bool)>(8);
+        let (spare_tx, spare) = channel();
+        let thread = std::thread::spawn(move || {
+            let mut layout = Layout::new(writer, window, rng, Some(spare_tx));
+            for (block, main) in rx {
+                layout.push(block, main)?;
+            }
+            layout.finish()
+        });
+        Sink {
+            tx: Some(tx),
+            spare,
+            thread: Some(thread),
+        }
+    }
+
+    /// An empty buffer to serialize the next block into (recycled when possible).
+    pub fn buffer(&mut self) -> Vec<u8> {
+        let mut b = self.spare.try_recv().unwrap_or_default();
+        b.clear();
+        b
+    }
+
+    /// Queues a block for writing.
+    pub fn push(&mut self, block: Vec<u8>, main: bool) -> Result<(), SimError> {
+        let sent = self.tx.as_ref().expect("open").send((block, main));
+        if sent.is_err() {
+            // The writer stopped: it has an error to report.
+            return Err(self.join().err().unwrap_or_else(|| SimError::BadConfig(
+                "block writer stopped".into(),
+            )));
+        }
+        Ok(())
+    }
+
+    fn join(&mut self) -> Result<u64, SimError> {
+        self.tx = None;
+        match self.thread.take() {
+            Some(t) => t.join().expect("writer thread panicked"),
+            None => Err(SimError::BadConfig("block writer already finished".into())),
+        }
+    }
+
+    /// Flushes everything and returns the number of bytes written.
+    pub fn finish(mut self) -> Result<u64, SimError> {
+        self.join()
     }
 }
 

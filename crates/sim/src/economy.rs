@@ -761,7 +761,7 @@ impl Sim {
     }
 
     /// A scriptPubKey that already appears in the chain (for stale blocks' coinbases).
-    pub fn stale_coinbase_script(&self) -> Vec<u8> {
+    pub fn stale_coinbase_script(&mut self) -> Vec<u8> {
         let mut spk = Vec::new();
         self.keys
             .script_pubkey(self.pools[0].cb.expect("genesis paid pool 0"), &mut spk);

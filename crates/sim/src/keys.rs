@@ -92,10 +92,17 @@ pub fn hash160(data: &[u8]) -> [u8; 20] {
     Ripemd160::digest(sha).into()
 }
 
+/// log2 of the number of entries of the program cache.
+const CACHE_BITS: u32 = 16;
+
 /// Derives the dummy key material of the addresses of one simulation.
+///
+/// A small direct-mapped cache remembers recent programs (hashes), so that reused
+/// addresses and soon-spent outputs are not hashed again.
 #[derive(Clone, Debug)]
 pub struct Keys {
     seed: u64,
+    cache: Vec<(u32, [u8; 32])>,
 }
 
 impl Keys {
@@ -103,7 +110,31 @@ impl Keys {
     pub fn new(seed: u64) -> Keys {
         Keys {
             seed: mix64(seed ^ 0x6b65_7973_6b65_7973),
+            cache: vec![(u32::MAX, [0; 32]); 1 << CACHE_BITS],
         }
+    }
+
+    /// [`Keys::program`] through the cache. The HASH160 of the key of a P2SH-P2WPKH
+    /// address is cached under the P2WPKH address with the same serial number.
+    fn program_cached(&mut self, a: Addr) -> [u8; 32] {
+        let slot = (a.0.wrapping_mul(0x9e37_79b1) >> (32 - CACHE_BITS)) as usize;
+        if self.cache[slot].0 == a.0 {
+            return self.cache[slot].1;
+        }
+        let p = match a.kind() {
+            Kind::P2shP2wpkh => {
+                let inner = self.program_cached(Addr::new(a.id(), Kind::P2wpkh));
+                let mut rs = [0u8; 22];
+                rs[1] = 0x14;
+                rs[2..].copy_from_slice(&inner[..20]);
+                let mut p = [0u8; 32];
+                p[..20].copy_from_slice(&hash160(&rs));
+                p
+            }
+            _ => self.program(a).0,
+        };
+        self.cache[slot] = (a.0, p);
+        p
     }
 
     fn words(&self, id: u32, idx: u32) -> [u8; 32] {
@@ -170,8 +201,13 @@ impl Keys {
     }
 
     /// Appends the scriptPubKey paying to `a`.
-    pub fn script_pubkey(&self, a: Addr, out: &mut Vec<u8>) {
-        let (p, n) = self.program(a);
+    pub fn script_pubkey(&mut self, a: Addr, out: &mut Vec<u8>) {
+        let p = self.program_cached(a);
+        let n = if matches!(a.kind(), Kind::P2wsh | Kind::P2tr) {
+            32
+        } else {
+            20
+        };
         match a.kind() {
             Kind::P2pkh => {
                 out.extend_from_slice(&[0x76, 0xa9, 0x14]);
@@ -213,7 +249,7 @@ impl Keys {
     }
 
     /// Fills the scriptSig and witness of `input`, which spends an output paying to `a`.
-    pub fn sign(&self, a: Addr, rng: &mut Rng, input: &mut TxIn) {
+    pub fn sign(&mut self, a: Addr, rng: &mut Rng, input: &mut TxIn) {
         let id = a.id();
         match a.kind() {
             Kind::P2pkh => {
@@ -227,9 +263,10 @@ impl Keys {
                 input.script_sig = ss;
             }
             Kind::P2shP2wpkh => {
+                let inner = self.program_cached(Addr::new(id, Kind::P2wpkh));
                 let mut ss = Vec::with_capacity(23);
-                ss.push(22);
-                ss.extend_from_slice(&self.redeem_script(id));
+                ss.extend_from_slice(&[22, 0x00, 0x14]);
+                ss.extend_from_slice(&inner[..20]);
                 input.script_sig = ss;
                 input.witness = vec![sig_vec(rng), self.pubkey(id, 0).to_vec()];
             }
@@ -309,6 +346,26 @@ mod tests {
     }
 
     #[test]
+    fn cached_scripts_match_the_address_form() {
+        let mut keys = Keys::new(4);
+        let kinds = [
+            Kind::P2pkh,
+            Kind::P2shP2wpkh,
+            Kind::P2wpkh,
+            Kind::P2wsh,
+            Kind::P2tr,
+        ];
+        for round in 0..2 {
+            for id in 0..3000u32 {
+                let a = Addr::new(id * 40_000 % MAX_ADDR_ID, kinds[id as usize % 5]);
+                let mut spk = Vec::new();
+                keys.script_pubkey(a, &mut spk);
+                assert_eq!(spk, keys.address(a).script_pubkey(), "{a:?} round {round}");
+            }
+        }
+    }
+
+    #[test]
     fn der_signatures_have_the_right_shape() {
         let mut rng = Rng::new(3);
         let mut lens = [0usize; 2];
@@ -330,7 +387,7 @@ mod tests {
 
     #[test]
     fn scripts_commit_to_the_keys_in_the_witness() {
-        let keys = Keys::new(9);
+        let mut keys = Keys::new(9);
         let mut rng = Rng::new(1);
         let blank = || TxIn {
             prevout: chainwatch_chain::OutPoint::NULL,

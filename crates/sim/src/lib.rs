@@ -189,7 +189,7 @@ pub fn run(
     let writer = blk::BlkWriter::new(&out_dir.join("blocks"), cfg.chain.magic(), xor)?;
     let mut layout_rng = Rng::new(cfg.seed ^ 0x006c_6179_6f75_7400);
     let stale_plan = plan_stale(&mut layout_rng, cfg);
-    let mut layout = blk::Layout::new(
+    let mut layout = blk::Sink::spawn(
         writer,
         cfg.shuffle_window,
         Rng::new(cfg.seed ^ 0x7368_7566_666c_6500),

@@ -126,7 +126,41 @@ pub fn owner_name(o: usize, o_user0: usize) -> String {
     }
 }
 
+/// A slice of one owner's address list to encode.
+struct Piece {
+    owner: usize,
+    start: usize,
+    end: usize,
+    first: bool,
+}
+
 impl Sim {
+    /// The JSON text of `pieces` of the `entities` object.
+    fn encode_pieces(&self, pieces: &[Piece]) -> String {
+        let n: usize = pieces.iter().map(|p| p.end - p.start).sum();
+        let mut out = String::with_capacity(n * 48 + 64);
+        for p in pieces {
+            let list = &self.book.lists[p.owner];
+            if p.start == 0 {
+                out.push_str(if p.first { "\n    \"" } else { ",\n    \"" });
+                out.push_str(&owner_name(p.owner, self.o_user0));
+                out.push_str("\": [");
+            }
+            for i in p.start..p.end {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push('"');
+                out.push_str(&self.keys.address(list[i]).encode(self.chain));
+                out.push('"');
+            }
+            if p.end == list.len() {
+                out.push(']');
+            }
+        }
+        out
+    }
+
     fn victim_name(&self) -> String {
         self.truth
             .victim
@@ -198,32 +232,50 @@ impl Sim {
         }
         w.write_all(b"  \"entities\": {").map_err(&e)?;
         // Exchanges, mixer, thief and coordinators first, then pools, merchants, users.
+        // Address strings are derived and encoded on two threads, batch by batch, and
+        // written in order.
         let order = (O_EX0..O_MERCHANT0)
             .chain(O_POOL0..O_POOL0 + NP)
             .chain(O_MERCHANT0..self.book.lists.len());
-        let mut first = true;
-        let mut line = String::new();
+        const PIECE: usize = 20_000;
+        let mut items: Vec<Piece> = Vec::new();
         for o in order {
-            let list = &self.book.lists[o];
-            if list.is_empty() {
-                continue;
+            let len = self.book.lists[o].len();
+            let mut start = 0;
+            while start < len {
+                let end = (start + PIECE).min(len);
+                items.push(Piece {
+                    owner: o,
+                    start,
+                    end,
+                    first: items.is_empty(),
+                });
+                start = end;
             }
-            line.clear();
-            line.push_str(if first { "\n    " } else { ",\n    " });
-            first = false;
-            line.push('"');
-            line.push_str(&owner_name(o, self.o_user0));
-            line.push_str("\": [");
-            for (i, a) in list.iter().enumerate() {
-                if i > 0 {
-                    line.push(',');
-                }
-                line.push('"');
-                line.push_str(&self.keys.address(*a).encode(self.chain));
-                line.push('"');
+        }
+        let mut i = 0;
+        while i < items.len() {
+            let mut j = i;
+            let mut n = 0;
+            while j < items.len() && n < 10 * PIECE {
+                n += items[j].end - items[j].start;
+                j += 1;
             }
-            line.push(']');
-            w.write_all(line.as_bytes()).map_err(&e)?;
+            let batch = &items[i..j];
+            let mut k = 0;
+            let mut m = 0;
+            while k < batch.len() && m < n / 2 {
+                m += batch[k].end - batch[k].start;
+                k += 1;
+            }
+            let (a, b) = batch.split_at(k);
+            let (sa, sb) = std::thread::scope(|s| {
+                let hb = s.spawn(|| self.encode_pieces(b));
+                (self.encode_pieces(a), hb.join().expect("encoder thread"))
+            });
+            w.write_all(sa.as_bytes()).map_err(&e)?;
+            w.write_all(sb.as_bytes()).map_err(&e)?;
+            i = j;
         }
         w.write_all(b"\n  }\n}\n").map_err(&e)?;
         w.flush().map_err(&e)?;

@@ -696,10 +696,17 @@ impl Store {
     pub fn rollback_to(&mut self, blocks: u32) -> Result<(), StoreError> {
         self.mark_dirty()?;
         let (txs, inputs, outputs, addrs) = match self.blocks.as_slice().get(blocks as usize) {
-            Some(b) => {
-                let t = self.tx.as_slice()[b.first_tx as usize];
-                (b.first_tx, t.first_in, t.first_out, b.first_addr)
-            }
+            // A failed append may have left the block's record without its first tx record
+            // (and so without inputs or outputs): then cut at the current ends.
+            Some(b) => match self.tx.as_slice().get(b.first_tx as usize) {
+                Some(t) => (b.first_tx, t.first_in, t.first_out, b.first_addr),
+                None => (
+                    b.first_tx,
+                    self.in_spent.len() as u32,
+                    self.out_value.len() as u32,
+                    b.first_addr,
+                ),
+            },
             None => (
                 self.tx.len() as u32,
                 self.in_spent.len() as u32,
@@ -764,4 +771,58 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coinbase_block(n: u8) -> PreparedBlock {
+        let mut header = [0u8; 80];
+        header[0] = n;
+        PreparedBlock {
+            hash: [n; 32],
+            header,
+            size: 200,
+            txs: vec![PreparedTx {
+                txid: [n ^ 0x80; 32],
+                version: 1,
+                lock_time: 0,
+                n_in: 1,
+                n_out: 1,
+            }],
+            inputs: vec![([0; 32], u32::MAX)],
+            outputs: vec![(50, AddrKey::from_script(&[0x51, n]))],
+        }
+    }
+
+    /// An append that fails after the block record is written but before its first tx
+    /// record (an I/O error growing `tx_txid.col` or `txid.idx`) leaves exactly this state;
+    /// rolling it back must not look for the missing tx record.
+    #[test]
+    fn rollback_of_a_block_record_without_txs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open_writer(tmp.path(), Chain::LitecoinRegtest).unwrap();
+        store.append(&coinbase_block(1)).unwrap();
+        store.append(&coinbase_block(2)).unwrap();
+        let before = store.fingerprint();
+        store
+            .blocks
+            .push(BlockRec {
+                hash: [3; 32],
+                header: [0; 80],
+                first_tx: store.tx.len() as u32,
+                first_addr: store.addr_kind.len() as u32,
+                size: 200,
+                n_tx: 1,
+            })
+            .unwrap();
+        store.tx_txid.push([0x83; 32]).unwrap();
+        store.rollback_to(2).unwrap();
+        assert_eq!(store.fingerprint(), before);
+        assert_eq!(store.tx_by_txid(&[0x83; 32]), None);
+        store.append(&coinbase_block(3)).unwrap();
+        assert_eq!(store.tx_by_txid(&[0x83; 32]), Some(2));
+        store.close().unwrap();
+    }
 }

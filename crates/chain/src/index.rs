@@ -101,6 +101,23 @@ impl HashIndex {
         (self.slots().len() * 4) as u64
     }
 
+    /// Hints the CPU to load the slot for hash `h` (ingest prefetches a whole block's slots).
+    #[inline]
+    pub fn prefetch(&self, h: u64) {
+        let slots = self.slots();
+        if let Some(s) = slots.get(h as usize & self.mask) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: prefetch has no observable effect; the pointer is in bounds.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    s as *const u32 as *const i8,
+                )
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = s;
+        }
+    }
+
     /// Finds the id whose key hashes to `h` and satisfies `is_key`.
     #[inline]
     pub fn get(&self, h: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {

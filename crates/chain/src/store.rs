@@ -497,6 +497,13 @@ impl Store {
                 n_tx: block.txs.len() as u32,
             })
             .map_err(io("blocks.col"))?;
+        // The block's index slots are known now: ask for them all before the dependent walk.
+        for (prev, _) in &block.inputs {
+            self.txid_idx.prefetch(txid_hash(prev));
+        }
+        for (_, key) in &block.outputs {
+            self.addr_idx.prefetch(addr_hash(key.kind as u8, &key.hash));
+        }
         let mut in_pos = 0usize;
         let mut out_pos = 0usize;
         for ptx in &block.txs {

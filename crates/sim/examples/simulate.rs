@@ -14,9 +14,6 @@ fn main() {
         ..SimConfig::default()
     };
     let s = run(&cfg, std::path::Path::new(dir), &mut |_, _| {}).expect("simulation");
-    println!(
-        "{}",
-        serde_json::to_string(&s).expect("json")
-    );
+    println!("{}", serde_json::to_string(&s).expect("json"));
     println!("{:.0} txs/s", s.txs as f64 / s.seconds);
 }

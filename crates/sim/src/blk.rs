@@ -231,9 +231,10 @@ impl Sink {
         let sent = self.tx.as_ref().expect("open").send((block, main));
         if sent.is_err() {
             // The writer stopped: it has an error to report.
-            return Err(self.join().err().unwrap_or_else(|| SimError::BadConfig(
-                "block writer stopped".into(),
-            )));
+            return Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| SimError::BadConfig("block writer stopped".into())));
         }
         Ok(())
     }

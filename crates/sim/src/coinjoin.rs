@@ -389,9 +389,9 @@ impl Sim {
         }
         // Wasabi orders inputs and outputs by value, largest first.
         self.rng.shuffle(&mut ins);
-        ins.sort_by(|a, b| b.value.cmp(&a.value));
+        ins.sort_by_key(|u| std::cmp::Reverse(u.value));
         self.rng.shuffle(&mut outs);
-        outs.sort_by(|a, b| b.0.value.cmp(&a.0.value));
+        outs.sort_by_key(|o| std::cmp::Reverse(o.0.value));
         let plain: Vec<Out> = outs.iter().map(|o| o.0).collect();
         let txid = self.emit(&ins, &plain, Style::SERVICE);
         self.record_coinjoin(txid, parts.iter().any(|p| p.0 == Holder::Thief));

@@ -1181,7 +1181,7 @@ impl Sim {
     /// Sweeps deposits (from earlier blocks, or all with `all`) into hot wallets.
     pub fn exchange_sweeps(&mut self, all: bool) {
         let h = self.h;
-        for e in 0..NE {
+        for (e, def) in EXCHANGES.iter().enumerate() {
             for _ in 0..1000 {
                 let ready = self.ex[e]
                     .pending
@@ -1200,7 +1200,7 @@ impl Sim {
                 let ins: Vec<Utxo> = self.ex[e].pending.drain(..n).map(|(_, u)| u).collect();
                 let sum = sum_values(&ins);
                 let in_wu: u64 = ins.iter().map(|u| u.addr.kind().input_wu()).sum();
-                let fee = Self::fee(fr, in_wu + outs_wu(&[EXCHANGES[e].hot], 0));
+                let fee = Self::fee(fr, in_wu + outs_wu(&[def.hot], 0));
                 if sum < fee + DUST {
                     // Dust deposits: leave them (never swept).
                     break;
@@ -1229,7 +1229,11 @@ impl Sim {
         }
         let fr = self.fee_rate();
         let n = self.rng.range(2, 40) as usize;
-        let budget = self.rng.pct(bal, 5, 30);
+        // A small share of the hot wallet per batch (smaller with more, poorer users), so
+        // that exchanges hold roughly a tenth of all coins.
+        let mid = (125_000 / self.users.len() as u64).clamp(2, 40);
+        let permille = self.rng.range(mid / 2, mid * 3 / 2);
+        let budget = ((bal as u128 * permille as u128) / 1000) as u64;
         let mut plan: Vec<(usize, u64)> = Vec::with_capacity(n);
         let mut total = 0u64;
         for _ in 0..n {

@@ -146,12 +146,12 @@ impl Sim {
                 out.push_str(&owner_name(p.owner, self.o_user0));
                 out.push_str("\": [");
             }
-            for i in p.start..p.end {
+            for (i, a) in list.iter().enumerate().take(p.end).skip(p.start) {
                 if i > 0 {
                     out.push(',');
                 }
                 out.push('"');
-                out.push_str(&self.keys.address(list[i]).encode(self.chain));
+                out.push_str(&self.keys.address(*a).encode(self.chain));
                 out.push('"');
             }
             if p.end == list.len() {

@@ -274,7 +274,9 @@ fn validate(dir: &Path, chain: Chain) -> ChainView {
     }
     hashes.reverse();
 
-    let mut utxo: HashMap<(Hash32, u32), (u64, Vec<u8>, u32, bool)> = HashMap::new();
+    // Unspent outputs: value, script, height, from a coinbase.
+    type Coin = (u64, Vec<u8>, u32, bool);
+    let mut utxo: HashMap<(Hash32, u32), Coin> = HashMap::new();
     let mut view = ChainView {
         hashes: hashes.clone(),
         parents,

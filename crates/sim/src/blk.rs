@@ -280,12 +280,27 @@ mod tests {
         assert_eq!(&plain[21..25], &[0xfa, 0xbf, 0xb5, 0xda]);
         assert_eq!(&plain[29..], &b[..]);
 
-        // Roll-over: a record that would reach 128 MiB goes to the next file.
-        let mut w = BlkWriter::new(dir.path(), [0; 4], None).unwrap();
+        // Roll-over: a record that would reach 128 MiB goes to the next file, whose
+        // obfuscation starts again at key[0].
+        let mut w = BlkWriter::new(dir.path(), [9; 4], None).unwrap();
         assert!(!dir.path().join("xor.dat").exists(), "old xor.dat removed");
         let big = vec![7u8; (MAX_BLOCKFILE_SIZE / 2) as usize];
         w.write_block(&big).unwrap();
         w.write_block(&big).unwrap(); // 2 * (size + 8) > max
+        w.write_block(&a).unwrap();
+        w.finish().unwrap();
+        let mut w = BlkWriter::new(dir.path(), [9; 4], Some(key)).unwrap();
+        w.write_block(&big[..1001]).unwrap();
+        w.pos = MAX_BLOCKFILE_SIZE - 20; // pretend the first file is nearly full
+        w.write_block(&a).unwrap();
+        w.finish().unwrap();
+        let f1 = std::fs::read(dir.path().join("blk00001.dat")).unwrap();
+        let plain: Vec<u8> = f1.iter().enumerate().map(|(i, b)| b ^ key[i % 8]).collect();
+        assert_eq!(&plain[..4], &[9; 4]);
+        assert_eq!(&plain[8..], &a[..]);
+        let mut w = BlkWriter::new(dir.path(), [9; 4], None).unwrap();
+        w.write_block(&big).unwrap();
+        w.write_block(&big).unwrap();
         w.write_block(&a).unwrap();
         w.finish().unwrap();
         let l0 = std::fs::metadata(dir.path().join("blk00000.dat"))

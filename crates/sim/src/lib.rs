@@ -22,6 +22,26 @@
 //! The same [`SimConfig`] always gives byte-identical output. Blocks `1..=100` hold only
 //! coinbases (nothing is spendable before maturity); the heist happens in the middle of
 //! the remaining blocks and the laundering fills most of the rest.
+//!
+//! The economy: 5 mining pools (payouts to users, sales at exchanges); users (one per 40
+//! target transactions, 200–50,000) paying each other and merchants with change (mostly
+//! fresh change addresses), consolidating, using the mixer and Whirlpool; merchants
+//! cashing out; 6 exchanges with per-user deposit addresses swept into 1–2 hot addresses
+//! and batched withdrawals with change back to the hot wallet; a custodial mixer (fresh
+//! deposit addresses, FIFO pool, payouts after a delay, 2% fee); Whirlpool (0.01 and
+//! 0.05 BTC pools) and Wasabi 2 style rounds. Entities in `truth.json` are named after
+//! their owner: the exchanges' names, `mixer`, `thief`, `whirlpool-coordinator`,
+//! `wasabi-coordinator`, `pool-N`, `merchant-N`, `user-N`. Besides the fields of the
+//! brief, `truth.json` has `chain`, `seed`, `thief_coinjoin_txids` and
+//! `all_mixer_deposit_txids` (`mixer_deposit_txids` are the thief's; `coinjoin_txids`
+//! are all CoinJoins).
+//!
+//! Generation runs on one thread; writing the blk files (XOR, shuffle) runs on a second
+//! one, and the address strings of `truth.json` are encoded on two threads.
+//!
+//! Known limits: with more than about 2,500 transactions per block the blocks exceed the
+//! 4M weight-unit limit (nothing here enforces it); signatures do not verify; the genesis
+//! coinbase pays a pool but, as in Bitcoin, is never spent.
 
 mod blk;
 mod block;
@@ -173,7 +193,8 @@ fn plan_stale(rng: &mut Rng, cfg: &SimConfig) -> Vec<(u32, u32)> {
 }
 
 /// Generates the scenario into `out_dir` (see the crate docs); calls `progress` with the
-/// number of main-chain blocks generated so far and the total.
+/// number of main-chain blocks generated so far and the total. Existing `blk*.dat` and
+/// `xor.dat` files in `out_dir/blocks` are removed first.
 pub fn run(
     cfg: &SimConfig,
     out_dir: &Path,

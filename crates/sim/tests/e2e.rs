@@ -615,15 +615,45 @@ fn check_truth(dir: &Path, view: &ChainView, chain: Chain) {
         assert!(tags.lines().any(|l| l.starts_with(key)), "tagpack {key}");
     }
     let mut tagged: HashSet<String> = HashSet::new();
+    let mut hot: HashSet<Vec<u8>> = HashSet::new();
     for l in tags.lines() {
         if let Some(a) = l.strip_prefix("- address: ") {
             let spk = Address::decode(a, chain).unwrap().script_pubkey();
             let o = of(&spk);
             assert!(exchanges.contains(&o) || o == "mixer", "tag on {o}");
             tagged.insert(o.to_string());
+            hot.insert(spk);
         }
     }
     assert_eq!(tagged.len(), exchanges.len() + 1);
+
+    // Services behave as described: sweeps of several deposits into a tagged hot wallet,
+    // batched withdrawals with change back to the exchange, mixer payouts from its pool.
+    let (mut sweeps, mut withdrawals, mut payouts) = (0, 0, 0);
+    for (t, ins) in &view.inputs {
+        let outs = &view.outputs[t];
+        let from: HashSet<&str> = ins
+            .iter()
+            .map(|op| of(&view.outputs[&op.0][op.1 as usize].1))
+            .collect();
+        if from.len() != 1 {
+            continue;
+        }
+        let who = *from.iter().next().unwrap();
+        let back = outs.iter().filter(|o| of(&o.1) == who).count();
+        if outs.len() == 1 && ins.len() >= 3 && hot.contains(&outs[0].1) && back == 1 {
+            sweeps += 1;
+        }
+        if exchanges.contains(&who) && back == 1 && outs.len() >= 3 {
+            withdrawals += 1;
+        }
+        if who == "mixer" && outs.iter().any(|o| of(&o.1) != "mixer") {
+            payouts += 1;
+        }
+    }
+    assert!(sweeps >= 20, "{sweeps} sweeps");
+    assert!(withdrawals >= 20, "{withdrawals} withdrawals");
+    assert!(payouts >= 5, "{payouts} mixer payouts");
 }
 
 #[test]

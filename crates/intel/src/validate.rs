@@ -6,7 +6,8 @@
 //! mixed case); base58check with known version bytes for BSV, BTG, DASH, DOGE, XVG,
 //! ZEC (transparent; Sapling `zs1…` by its bech32 checksum) and TRON; XRP (classic
 //! address, Ripple alphabet); Bitcoin Cash CashAddr or legacy; Monero (its block
-//! base58 and Keccak checksum). Any other asset is kept unvalidated, never guessed.
+//! base58 and Keccak checksum). Any other asset, and known forms not checked here (XRP
+//! X-addresses, Zcash Sprout `zc…` and unified `u1…`), is kept unvalidated, never guessed.
 
 use chainwatch_types::{Address, Chain};
 use sha2::{Digest, Sha256};
@@ -186,6 +187,16 @@ fn ok(address: String, network: &str, chain: Option<Chain>) -> Result<Checked, S
     })
 }
 
+/// A well-known address form of `network` that this module does not check.
+fn unchecked(s: &str, network: &str) -> Result<Checked, String> {
+    Ok(Checked {
+        address: s.to_string(),
+        network: network.to_string(),
+        chain: None,
+        validated: false,
+    })
+}
+
 fn check_on(net: Net, s: &str) -> Result<Checked, String> {
     match net {
         Net::Chain(chain) => {
@@ -228,6 +239,10 @@ fn check_on(net: Net, s: &str) -> Result<Checked, String> {
             if s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("zs1")) {
                 return ok(check_sapling(s)?, "ZEC", None);
             }
+            // Sprout (zc…) and unified (u1…) addresses: real formats this module does not check.
+            if s.starts_with("zc") || s.starts_with("u1") {
+                return unchecked(s, "ZEC");
+            }
             let payload = base58check(s, bs58::Alphabet::BITCOIN)?;
             // t1… (P2PKH) and t3… (P2SH) use two version bytes.
             if payload.len() != 22
@@ -238,6 +253,10 @@ fn check_on(net: Net, s: &str) -> Result<Checked, String> {
             ok(s.to_string(), "ZEC", None)
         }
         Net::Ripple => {
+            // X-addresses (classic address plus destination tag) are not checked here.
+            if s.starts_with('X') {
+                return unchecked(s, "XRP");
+            }
             let payload = base58check(s, bs58::Alphabet::RIPPLE)?;
             check_version("XRP", &payload, &[0x00])?;
             ok(s.to_string(), "XRP", None)
@@ -612,6 +631,17 @@ mod tests {
     fn unknown_asset_is_kept_unvalidated() {
         let c = check("ADA", None, "addr1qxy").unwrap();
         assert!(!c.validated);
+        // Known but unchecked forms of checked assets are kept too, not called invalid.
+        assert!(
+            !check(
+                "XRP",
+                None,
+                "X7AcgcsBL6XDcUb289X4mJ8djcdyKaB5hJDWMArnXr61cqZ"
+            )
+            .unwrap()
+            .validated
+        );
+        assert!(!check("ZEC", None, "zcU1Cd6zYyZCd2VJF8yKgmzjxdiiU1rgTTjEwoN1CGUWCziPkUTXUjXmX7TMqdMNsTfuiGN1jQoVN4kGxUR4sAPN4XZ7pxb").unwrap().validated);
         assert!(check("ADA", None, "has space").is_err());
     }
 

@@ -162,3 +162,130 @@ pub fn why(data: &Path, chain: Option<Chain>, a: &str, b: &str, json: bool) -> a
     }
     Ok(())
 }
+
+/// A tag as `entity` shows it.
+#[derive(serde::Serialize)]
+pub struct EntityTag {
+    /// The tagged address.
+    pub address: String,
+    /// True if it is the address asked about; false if inherited through the cluster.
+    pub direct: bool,
+    /// Label.
+    pub label: String,
+    /// Category.
+    pub category: Option<String>,
+    /// Actor.
+    pub actor: Option<String>,
+    /// Confidence 0–100.
+    pub confidence: Option<u8>,
+    /// Source file or pack.
+    pub source: String,
+}
+
+/// The answer of `entity`.
+#[derive(serde::Serialize)]
+pub struct Entity {
+    /// The address asked about.
+    pub address: String,
+    /// Its id.
+    pub addr_id: u32,
+    /// Its cluster.
+    pub cluster_id: u32,
+    /// Addresses in the cluster.
+    pub address_count: u64,
+    /// Sum of all outputs paying the cluster.
+    pub total_received: u64,
+    /// Tags on the cluster's addresses.
+    pub tags: Vec<EntityTag>,
+    /// Distinct labels when there are several (a sign of a false merge).
+    pub conflicts: Vec<String>,
+}
+
+/// `chainwatch entity ADDR`.
+#[allow(clippy::print_stdout)]
+pub fn entity(data: &Path, chain: Option<Chain>, addr: &str, json: bool) -> anyhow::Result<()> {
+    let store = open_store(data, chain)?;
+    let clusters = open_clusters(data, &store)?;
+    let id = addr_id(&store, addr)?;
+    let c = clusters.cluster_of(id);
+    let labels = crate::labels::Labels::load(data, &store)?;
+    let address_count = clusters.cluster.iter().filter(|&&x| x == c).count().max(1) as u64;
+    let total_received: u64 = store
+        .out_addr
+        .as_slice()
+        .iter()
+        .zip(store.out_value.as_slice())
+        .filter(|(a, _)| clusters.cluster_of(**a) == c)
+        .map(|(_, v)| *v)
+        .sum();
+    let mut tags: Vec<EntityTag> = labels
+        .tagged
+        .iter()
+        .filter(|(a, _)| clusters.cluster_of(*a) == c)
+        .map(|(a, t)| EntityTag {
+            address: store.addr_key(*a).display(store.chain()),
+            direct: *a == id,
+            label: t.label.clone(),
+            category: t.category.clone(),
+            actor: t.actor.clone(),
+            confidence: t.confidence,
+            source: t.source.clone(),
+        })
+        .collect();
+    tags.sort_by(|a, b| {
+        b.direct
+            .cmp(&a.direct)
+            .then(b.confidence.cmp(&a.confidence))
+            .then(a.label.cmp(&b.label))
+    });
+    let mut distinct: Vec<String> = tags.iter().map(|t| t.label.trim().to_lowercase()).collect();
+    distinct.sort();
+    distinct.dedup();
+    let conflicts = if distinct.len() > 1 {
+        distinct
+    } else {
+        Vec::new()
+    };
+    let e = Entity {
+        address: store.addr_key(id).display(store.chain()),
+        addr_id: id,
+        cluster_id: c,
+        address_count,
+        total_received,
+        tags,
+        conflicts,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+    } else {
+        println!("address        {} (id {})", e.address, e.addr_id);
+        println!(
+            "cluster        {} with {} addresses",
+            e.cluster_id, e.address_count
+        );
+        println!("received       {}", e.total_received);
+        for t in &e.tags {
+            println!(
+                "tag            {} [{}] conf {} from {}{}",
+                t.label,
+                t.category.as_deref().unwrap_or("-"),
+                t.confidence
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                t.source,
+                if t.direct {
+                    ""
+                } else {
+                    &" (inherited via cluster)" as &str
+                }
+            );
+        }
+        if !e.conflicts.is_empty() {
+            println!(
+                "CONFLICT       one cluster, several labels: {}",
+                e.conflicts.join(" | ")
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,8 +1,12 @@
 //! `chainwatch`: the command-line front of the chainwatch crates, one subcommand per job.
 
 mod bench;
+mod demo;
 mod entities;
+mod labels;
 mod lookup;
+mod tags;
+mod trace;
 
 use anyhow::Context;
 use chainwatch_chain::ingest::{ingest, IngestError, IngestOptions, IngestSummary, Progress};
@@ -114,10 +118,115 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the entity (cluster) of an address: size, received, tags (direct and inherited), conflicts.
+    Entity {
+        /// Address.
+        address: String,
+        /// Chain (needed when the data directory holds several).
+        #[arg(long)]
+        chain: Option<Chain>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Attribution tags: import TagPacks, OFAC lists, MISP galaxy actors; list them.
+    Tags {
+        #[command(subcommand)]
+        what: TagsCommand,
+    },
+    /// Follow stolen funds from theft outputs to the services (exchanges, mixers) they reached.
+    Trace {
+        /// Source: TXID (all outputs) or TXID:VOUT; repeatable.
+        #[arg(long)]
+        from: Vec<String>,
+        /// Source: an incident JSON (`{victim, txids, outputs: ["txid:vout", …]}` or a report).
+        #[arg(long)]
+        incident: Option<PathBuf>,
+        /// fifo | lifo | tiho | haircut | poison.
+        #[arg(long, default_value = "fifo")]
+        method: chainwatch_forensics::taint::Method,
+        /// Stop following after this many txs from a source.
+        #[arg(long, default_value_t = 10_000)]
+        max_hops: u32,
+        /// Drop taint below this many sats on an output.
+        #[arg(long, default_value_t = 0.0)]
+        min_sats: f64,
+        /// Ignore txs above this height.
+        #[arg(long)]
+        until_height: Option<u32>,
+        /// Chain (needed when the data directory holds several).
+        #[arg(long)]
+        chain: Option<Chain>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a simulated chain (real blk files) with a heist, its laundering and the ground truth.
+    Sim {
+        /// Output directory (gets blocks/, truth.json, tags.yaml, incident.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed; the same seed gives byte-identical output.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Blocks.
+        #[arg(long, default_value_t = 1_000)]
+        blocks: u32,
+        /// Target number of transactions.
+        #[arg(long, default_value_t = 200_000)]
+        txs: u64,
+        /// bitcoin | bitcoin-regtest | litecoin-regtest.
+        #[arg(long, default_value = "bitcoin-regtest")]
+        chain: Chain,
+        /// Write blocks out of order within windows of this many heights.
+        #[arg(long, default_value_t = 0)]
+        shuffle_window: u32,
+        /// Also write this many stale side-branch blocks.
+        #[arg(long, default_value_t = 0)]
+        stale: u32,
+        /// Obfuscate the blk files with an xor.dat key (Bitcoin Core 28+).
+        #[arg(long)]
+        xor: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The whole story on a simulated chain: simulate, ingest, tag, cluster, trace the heist.
+    Demo {
+        /// Random seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Target number of transactions.
+        #[arg(long, default_value_t = 100_000)]
+        txs: u64,
+    },
     /// Measure performance; prints figures and their ratios to references measured in the same run.
     Bench {
         #[command(subcommand)]
         what: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TagsCommand {
+    /// Import tag sources (files or directories): GraphSense TagPacks/ActorPacks (YAML), OFAC SDN.CSV,
+    /// sanctioned_addresses_<ASSET>.txt/json, MISP galaxy cluster JSON. Re-importing changes nothing.
+    Import {
+        /// Files or directories.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tags, optionally of one address.
+    List {
+        /// Only tags of this address.
+        #[arg(long)]
+        address: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -182,6 +291,62 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         ),
         Command::Why { a, b, chain, json } => entities::why(&cli.data, chain, &a, &b, json),
+        Command::Entity {
+            address,
+            chain,
+            json,
+        } => entities::entity(&cli.data, chain, &address, json),
+        Command::Tags {
+            what: TagsCommand::Import { files, json },
+        } => tags::import(&cli.data, &files, json),
+        Command::Tags {
+            what: TagsCommand::List { address, json },
+        } => tags::list(&cli.data, address.as_deref(), json),
+        Command::Trace {
+            from,
+            incident,
+            method,
+            max_hops,
+            min_sats,
+            until_height,
+            chain,
+            json,
+        } => trace::trace(
+            &cli.data,
+            &trace::TraceArgs {
+                from,
+                incident,
+                method,
+                max_hops,
+                min_sats,
+                until_height,
+                chain,
+                json,
+            },
+        ),
+        Command::Sim {
+            out,
+            seed,
+            blocks,
+            txs,
+            chain,
+            shuffle_window,
+            stale,
+            xor,
+            json,
+        } => {
+            let cfg = chainwatch_sim::SimConfig {
+                seed,
+                blocks,
+                txs,
+                chain,
+                shuffle_window,
+                stale,
+                xor,
+            };
+            demo::sim(&cfg, &out, json)
+        }
+        Command::Demo { seed, txs } => demo::demo(&cli.data, seed, txs),
         Command::Bench { what } => bench::run(what, &cli.data),
     }
 }

@@ -311,7 +311,7 @@ impl Sim {
              (seed {}) - exchange hot wallets and the mixer's known address.\n\
              is_public: false\n\
              currency: {currency}\n\
-             network: {currency}\n\
+             network: {network}\n\
              confidence: service_data\n\
              lastmod: 2024-01-01\n\
              source: https://chainwatch.invalid/sim/seed/{}\n\
@@ -319,7 +319,8 @@ impl Sim {
             self.seed,
             self.chain.name(),
             self.seed,
-            self.seed
+            self.seed,
+            network = self.chain.name(),
         ));
         for (e, def) in EXCHANGES.iter().enumerate() {
             for a in &self.ex[e].hot {

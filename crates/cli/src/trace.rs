@@ -1,0 +1,249 @@
+//! `chainwatch trace`: follow stolen funds from a theft's outputs to the services they reached.
+
+use crate::entities::{open_clusters, open_store};
+use crate::labels::Labels;
+use crate::BadInput;
+use chainwatch_chain::from_hex;
+use chainwatch_chain::store::Store;
+use chainwatch_forensics::taint::{self, Method, Source, TraceOptions, TraceResult};
+use chainwatch_types::Chain;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// One `TXID` or `TXID:VOUT` reference.
+fn parse_ref(s: &str) -> anyhow::Result<(String, Option<u32>)> {
+    let (txid, vout) = match s.split_once(':') {
+        Some((t, v)) => {
+            let v = v
+                .parse::<u32>()
+                .map_err(|_| BadInput(format!("'{s}': output index is not a number")))?;
+            (t, Some(v))
+        }
+        None => (s, None),
+    };
+    if txid.len() != 64 || from_hex(txid).is_none() {
+        return Err(BadInput(format!("'{s}': not a txid (64 hex digits) or txid:vout")).into());
+    }
+    Ok((txid.to_string(), vout))
+}
+
+/// Reads an incident file: the simulator's `incident.json` (`{victim, txids, outputs}`) or a
+/// report JSON (`stolen_outputs` as strings or `{txid, vout}` objects).
+pub fn incident_refs(path: &Path) -> anyhow::Result<Vec<(String, Option<u32>)>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| BadInput(format!("{}: not JSON: {e}", path.display())))?;
+    let mut refs = Vec::new();
+    for key in ["outputs", "stolen_outputs"] {
+        if let Some(list) = v.get(key).and_then(Value::as_array) {
+            for item in list {
+                match item {
+                    Value::String(s) => refs.push(parse_ref(s)?),
+                    Value::Object(o) => {
+                        let txid = o.get("txid").and_then(Value::as_str).unwrap_or_default();
+                        let vout = o.get("vout").and_then(Value::as_u64).map(|v| v as u32);
+                        let (t, _) = parse_ref(txid)?;
+                        refs.push((t, vout));
+                    }
+                    _ => {
+                        return Err(BadInput(format!(
+                            "{}: `{key}` items must be \"txid:vout\"",
+                            path.display()
+                        ))
+                        .into())
+                    }
+                }
+            }
+        }
+    }
+    if refs.is_empty() {
+        if let Some(list) = v.get("txids").and_then(Value::as_array) {
+            for t in list {
+                refs.push(parse_ref(t.as_str().unwrap_or_default())?);
+            }
+        }
+    }
+    if refs.is_empty() {
+        return Err(BadInput(format!(
+            "{}: no `outputs`, `stolen_outputs` or `txids`",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(refs)
+}
+
+/// Resolves references to source outputs in the store.
+pub fn resolve_sources(
+    store: &Store,
+    refs: &[(String, Option<u32>)],
+) -> anyhow::Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for (txid, vout) in refs {
+        let hash = from_hex(txid).expect("checked");
+        let t = store
+            .tx_by_txid(&hash)
+            .ok_or_else(|| BadInput(format!("tx {txid} is not in the store")))?;
+        let outs = store.tx_outputs(t);
+        match vout {
+            Some(v) if *v < outs.end - outs.start => out.push(Source {
+                out_num: outs.start + v,
+            }),
+            Some(v) => return Err(BadInput(format!("tx {txid} has no output {v}")).into()),
+            None => out.extend(outs.map(|o| Source { out_num: o })),
+        }
+    }
+    out.sort_by_key(|s| s.out_num);
+    out.dedup_by_key(|s| s.out_num);
+    Ok(out)
+}
+
+/// Arguments of `trace`.
+pub struct TraceArgs {
+    /// `--from` references.
+    pub from: Vec<String>,
+    /// `--incident` file.
+    pub incident: Option<PathBuf>,
+    /// Method.
+    pub method: Method,
+    /// Hop limit.
+    pub max_hops: u32,
+    /// Threshold.
+    pub min_sats: f64,
+    /// Height limit.
+    pub until_height: Option<u32>,
+    /// Chain.
+    pub chain: Option<Chain>,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// Runs a trace and returns its result (shared by the CLI and benchmarks).
+pub fn run_trace(data: &Path, args: &TraceArgs) -> anyhow::Result<TraceResult> {
+    let store = open_store(data, args.chain)?;
+    let clusters = open_clusters(data, &store)?;
+    let mut refs = Vec::new();
+    for f in &args.from {
+        refs.push(parse_ref(f)?);
+    }
+    if let Some(p) = &args.incident {
+        refs.extend(incident_refs(p)?);
+    }
+    if refs.is_empty() {
+        return Err(BadInput("give --from TXID[:VOUT]… or --incident FILE".into()).into());
+    }
+    let sources = resolve_sources(&store, &refs)?;
+    let labels = Labels::load(data, &store)?;
+    let services = labels.services(&clusters);
+    let opts = TraceOptions {
+        method: args.method,
+        max_hops: args.max_hops,
+        min_sats: args.min_sats,
+        until_height: args.until_height,
+    };
+    Ok(taint::trace(
+        &store,
+        &|a| clusters.cluster_of(a),
+        &services,
+        &sources,
+        &opts,
+    ))
+}
+
+/// `chainwatch trace`.
+#[allow(clippy::print_stdout)]
+pub fn trace(data: &Path, args: &TraceArgs) -> anyhow::Result<()> {
+    let r = run_trace(data, args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let pct = |s: u64| {
+        if r.source_sats == 0 {
+            0.0
+        } else {
+            100.0 * s as f64 / r.source_sats as f64
+        }
+    };
+    println!(
+        "{:?} trace of {} sats from {} output(s); {} txs visited in {:.3} s",
+        r.method,
+        r.source_sats,
+        r.sources.len(),
+        r.txs_visited,
+        r.seconds
+    );
+    println!();
+    println!(
+        "{:<28} {:<16} {:>16} {:>7} {:>6} {:>8}",
+        "endpoint", "category", "sats", "%", "hops", "deposits"
+    );
+    for e in &r.endpoints {
+        println!(
+            "{:<28} {:<16} {:>16} {:>6.2}% {:>6} {:>8}",
+            e.label,
+            e.category,
+            e.sats,
+            pct(e.sats),
+            e.min_hops,
+            e.arrivals.len()
+        );
+    }
+    println!(
+        "{:<28} {:<16} {:>16} {:>6.2}%   ({} clusters)",
+        "held (untagged)",
+        "",
+        r.held_sats,
+        pct(r.held_sats),
+        r.held_clusters
+    );
+    println!(
+        "{:<28} {:<16} {:>16} {:>6.2}%",
+        "fees",
+        "",
+        r.fees_sats,
+        pct(r.fees_sats)
+    );
+    if r.below_threshold_sats > 0 {
+        println!(
+            "{:<28} {:<16} {:>16} {:>6.2}%",
+            "below --min-sats",
+            "",
+            r.below_threshold_sats,
+            pct(r.below_threshold_sats)
+        );
+    }
+    if r.overshoot_sats > 0 {
+        println!(
+            "poison overshoot: {} sats beyond the source (reachability upper bound)",
+            r.overshoot_sats
+        );
+    }
+    if !r.patterns.is_empty() {
+        println!();
+        println!("patterns:");
+        for p in &r.patterns {
+            match p.kind.as_str() {
+                "peel_chain" => println!(
+                    "  peel chain of {} txs from {} ({} peels)",
+                    p.length.unwrap_or(0),
+                    p.txids[0],
+                    p.peels.len()
+                ),
+                "coinjoin" => println!(
+                    "  coinjoin {} ({:?}), {} tainted sats in",
+                    p.txids[0], p.detector, p.sats
+                ),
+                "mixer_deposit" => println!(
+                    "  mixer deposits into {}: {} sats in {} txs",
+                    p.service.as_deref().unwrap_or("?"),
+                    p.sats,
+                    p.txids.len()
+                ),
+                _ => println!("  {} {} ({} sats)", p.kind, p.txids[0], p.sats),
+            }
+        }
+    }
+    Ok(())
+}

@@ -276,7 +276,7 @@ pub fn entity(data: &Path, chain: Option<Chain>, addr: &str, json: bool) -> anyh
                 if t.direct {
                     ""
                 } else {
-                    &" (inherited via cluster)" as &str
+                    " (inherited via cluster)"
                 }
             );
         }

@@ -1,0 +1,60 @@
+//! Helpers for the end-to-end tests: run the real binary, generate simulated chains.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `chainwatch --data DATA ARGS…`.
+pub fn cw(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chainwatch"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run chainwatch")
+}
+
+/// Runs and expects success; returns stdout.
+pub fn ok(data: &Path, args: &[&str]) -> String {
+    let out = cw(data, args);
+    assert!(
+        out.status.success(),
+        "chainwatch {args:?} failed ({:?}):\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+/// Runs with `--json` output expected; parses it.
+pub fn json(data: &Path, args: &[&str]) -> Value {
+    let s = ok(data, args);
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {s}"))
+}
+
+/// A simulated chain in `dir` (blocks/, truth.json, tags.yaml, incident.json).
+pub fn sim(dir: &Path, seed: u64, blocks: u32, txs: u64, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!("sim-{seed}"));
+    let mut args = vec![
+        "sim".to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--seed".into(),
+        seed.to_string(),
+        "--blocks".into(),
+        blocks.to_string(),
+        "--txs".into(),
+        txs.to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(dir, &refs);
+    out
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+}

@@ -1,8 +1,9 @@
 //! `chainwatch bench …`: performance figures with their references, measured in the same run.
 
-use crate::{pick_chain, BadInput};
+use crate::BadInput;
 use chainwatch_chain::ingest::{ingest, IngestOptions};
 use chainwatch_chain::store::{store_dir, Store, NONE};
+use chainwatch_forensics::cluster::cluster_dir;
 use chainwatch_types::Chain;
 use clap::Subcommand;
 use serde::Serialize;
@@ -14,9 +15,12 @@ use std::time::Instant;
 pub enum BenchCommand {
     /// Ingest speed (MB/s of blk data), bytes per input+output, peak RSS, ratio to sha256sum.
     Ingest {
-        /// Blocks directory to ingest.
+        /// Blocks directory to ingest (default: a simulated chain of --txs txs, generated once).
         #[arg(long)]
-        blocks: PathBuf,
+        blocks: Option<PathBuf>,
+        /// Size of the simulated chain when no --blocks is given.
+        #[arg(long, default_value_t = 1_000_000)]
+        txs: u64,
         /// Chain of the files.
         #[arg(long, default_value = "bitcoin-regtest")]
         chain: Chain,
@@ -27,11 +31,11 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Full scan of all inputs and outputs in the store: records per second.
+    /// Full scan of all inputs and outputs of a simulated chain's store: records per second.
     Scan {
-        /// Chain (needed when the data directory holds several).
-        #[arg(long)]
-        chain: Option<Chain>,
+        /// Size of the simulated chain.
+        #[arg(long, default_value_t = 5_000_000)]
+        txs: u64,
         /// Runs (the median is reported).
         #[arg(long, default_value_t = 5)]
         runs: usize,
@@ -39,6 +43,115 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Simulator throughput: txs/s and MB/s of blk files written, ratio to sha256sum of them.
+    Sim {
+        /// Transactions to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        txs: u64,
+        /// Runs (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clustering of a simulated chain: addresses/s, bytes per address, peak RSS.
+    Cluster {
+        /// Size of the simulated chain.
+        #[arg(long, default_value_t = 5_000_000)]
+        txs: u64,
+        /// Runs (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tracing the simulated heist on a simulated chain: time and txs visited per second.
+    Trace {
+        /// Size of the simulated chain.
+        #[arg(long, default_value_t = 5_000_000)]
+        txs: u64,
+        /// Method.
+        #[arg(long, default_value = "fifo")]
+        method: chainwatch_forensics::taint::Method,
+        /// Runs (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A simulated chain for benchmarks, generated, ingested, tagged and clustered once and cached
+/// under the temp directory (`chainwatch-bench/txs-N`).
+struct BenchChain {
+    dir: PathBuf,
+    data: PathBuf,
+    chain: Chain,
+}
+
+#[allow(clippy::print_stderr)]
+fn bench_chain(txs: u64) -> anyhow::Result<BenchChain> {
+    let chain = Chain::BitcoinRegtest;
+    let dir = std::env::temp_dir()
+        .join("chainwatch-bench")
+        .join(format!("txs-{txs}"));
+    let data = dir.join("data");
+    if !dir.join("truth.json").exists() {
+        eprintln!(
+            "bench: generating a {txs}-tx simulated chain in {} (once)",
+            dir.display()
+        );
+        let cfg = chainwatch_sim::SimConfig {
+            seed: 42,
+            txs,
+            blocks: (txs / 2_000).max(300) as u32,
+            chain,
+            ..Default::default()
+        };
+        chainwatch_sim::run(&cfg, &dir, &mut |_, _| {})?;
+    }
+    if !store_dir(&data, chain).join("COMMIT").exists() {
+        eprintln!("bench: ingesting it (once)");
+        ingest(
+            &IngestOptions::new(&dir.join("blocks"), chain, &store_dir(&data, chain)),
+            &mut |_| {},
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(BenchChain { dir, data, chain })
+}
+
+/// Runs this binary as a child with `args`, returning its stdout and its peak RSS (bytes).
+fn child(args: &[&str]) -> anyhow::Result<(String, u64)> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg("--print-peak-rss")
+        .args(args)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let rss = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Ok((String::from_utf8(out.stdout)?, rss))
+}
+
+fn sha256sum_seconds(files: &[PathBuf]) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let status = std::process::Command::new("sha256sum")
+        .args(files)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "sha256sum failed");
+    Ok(t.elapsed().as_secs_f64())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -107,14 +220,22 @@ struct ScanFigures {
 
 /// Runs a benchmark.
 #[allow(clippy::print_stdout)]
-pub fn run(what: BenchCommand, data: &Path) -> anyhow::Result<()> {
+pub fn run(what: BenchCommand) -> anyhow::Result<()> {
     match what {
         BenchCommand::Ingest {
             blocks,
+            txs,
             chain,
             runs,
             json,
         } => {
+            let (blocks, chain) = match blocks {
+                Some(b) => (b, chain),
+                None => {
+                    let bc = bench_chain(txs)?;
+                    (bc.dir.join("blocks"), bc.chain)
+                }
+            };
             let files = blk_files(&blocks)?;
             if files.is_empty() {
                 return Err(BadInput(format!("{}: no blk*.dat files", blocks.display())).into());
@@ -197,9 +318,9 @@ pub fn run(what: BenchCommand, data: &Path) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        BenchCommand::Scan { chain, runs, json } => {
-            let chain = pick_chain(data, chain)?;
-            let store = Store::open(&store_dir(data, chain), chain)?;
+        BenchCommand::Scan { txs, runs, json } => {
+            let bc = bench_chain(txs)?;
+            let store = Store::open(&store_dir(&bc.data, bc.chain), bc.chain)?;
             let runs = runs.max(1);
             let records = (store.in_spent.len() + store.out_value.len()) as u64;
             let mut col_t = Vec::new();
@@ -264,6 +385,144 @@ pub fn run(what: BenchCommand, data: &Path) -> anyhow::Result<()> {
                     f.column_scan_records_per_s / 1e6
                 );
                 println!("tx walk (median)          {:.4} s = {:.1} M records/s (1 core; inputs resolve to spent values)", w, f.tx_walk_records_per_s / 1e6);
+            }
+            Ok(())
+        }
+        BenchCommand::Sim { txs, runs, json } => {
+            let runs = runs.max(1);
+            let (mut sim_t, mut sha_t) = (Vec::new(), Vec::new());
+            let mut last = None;
+            for _ in 0..runs {
+                let tmp = tempfile::tempdir()?;
+                let cfg = chainwatch_sim::SimConfig {
+                    seed: 42,
+                    txs,
+                    blocks: (txs / 2_000).max(300) as u32,
+                    ..Default::default()
+                };
+                let t = Instant::now();
+                let s = chainwatch_sim::run(&cfg, tmp.path(), &mut |_, _| {})?;
+                sim_t.push(t.elapsed().as_secs_f64());
+                sha_t.push(sha256sum_seconds(&blk_files(&tmp.path().join("blocks"))?)?);
+                last = Some(s);
+            }
+            let s = last.expect("runs ≥ 1");
+            let (st, ht) = (median(sim_t), median(sha_t));
+            let f = serde_json::json!({
+                "txs": s.txs, "blk_bytes": s.bytes, "runs": runs,
+                "sim_seconds_median": st, "txs_per_s": s.txs as f64 / st, "mb_per_s": s.bytes as f64 / 1e6 / st,
+                "sha256sum_seconds_median": ht, "ratio_to_sha256sum": st / ht,
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                println!("sim (median of {runs})   {st:.3} s for {} txs, {:.1} MB: {:.0} txs/s, {:.0} MB/s", s.txs, s.bytes as f64 / 1e6, s.txs as f64 / st, s.bytes as f64 / 1e6 / st);
+                println!(
+                    "sha256sum of the output {ht:.3} s; ratio sim/sha256sum {:.2}",
+                    st / ht
+                );
+            }
+            Ok(())
+        }
+        BenchCommand::Cluster { txs, runs, json } => {
+            let bc = bench_chain(txs)?;
+            let store = Store::open(&store_dir(&bc.data, bc.chain), bc.chain)?;
+            let addrs = store.addr_kind.len() as u64;
+            let data = bc.data.display().to_string();
+            let (mut times, mut rss, mut ref_t) = (Vec::new(), 0u64, Vec::new());
+            let mut bytes = 0u64;
+            for _ in 0..runs.max(1) {
+                let (out, r) = child(&["--data", &data, "cluster", "--full", "--json"])?;
+                let v: serde_json::Value = serde_json::from_str(&out)?;
+                times.push(v["seconds"].as_f64().unwrap_or(0.0));
+                bytes = v["bytes"].as_u64().unwrap_or(0);
+                rss = rss.max(r);
+                // Reference: the same input walk without union-find (address of every spent output).
+                let t = Instant::now();
+                let (spent, oaddr) = (store.in_spent.as_slice(), store.out_addr.as_slice());
+                let mut acc = 0u64;
+                for &o in spent {
+                    if o != NONE {
+                        acc = acc.wrapping_add(oaddr[o as usize] as u64);
+                    }
+                }
+                std::hint::black_box(acc);
+                ref_t.push(t.elapsed().as_secs_f64());
+            }
+            let (t, r) = (median(times), median(ref_t));
+            let f = serde_json::json!({
+                "txs": store.tx.len(), "addresses": addrs, "runs": runs,
+                "cluster_seconds_median": t, "addresses_per_s": addrs as f64 / t,
+                "bytes_per_address": bytes as f64 / addrs as f64, "peak_rss_bytes": rss,
+                "input_walk_seconds_median": r, "ratio_to_input_walk": t / r,
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                println!("cluster (median)   {t:.3} s for {addrs} addresses, {} txs: {:.2} M addresses/s", store.tx.len(), addrs as f64 / t / 1e6);
+                println!(
+                    "on disk            {:.1} bytes per address",
+                    bytes as f64 / addrs as f64
+                );
+                println!(
+                    "peak RSS (child)   {:.1} MiB",
+                    rss as f64 / (1 << 20) as f64
+                );
+                println!("input walk (ref)   {r:.3} s; ratio {:.1}", t / r);
+            }
+            Ok(())
+        }
+        BenchCommand::Trace {
+            txs,
+            method,
+            runs,
+            json,
+        } => {
+            let bc = bench_chain(txs)?;
+            let data = bc.data.display().to_string();
+            if !cluster_dir(&bc.data, bc.chain).join("META").exists() {
+                child(&["--data", &data, "cluster"])?;
+            }
+            child(&[
+                "--data",
+                &data,
+                "tags",
+                "import",
+                &bc.dir.join("tags.yaml").display().to_string(),
+            ])?;
+            let incident = bc.dir.join("incident.json").display().to_string();
+            let m = format!("{method:?}").to_lowercase();
+            let (mut times, mut visited, mut rss) = (Vec::new(), 0u64, 0u64);
+            for _ in 0..runs.max(1) {
+                let (out, r) = child(&[
+                    "--data",
+                    &data,
+                    "trace",
+                    "--incident",
+                    &incident,
+                    "--method",
+                    &m,
+                    "--json",
+                ])?;
+                let v: serde_json::Value = serde_json::from_str(&out)?;
+                times.push(v["seconds"].as_f64().unwrap_or(0.0));
+                visited = v["txs_visited"].as_u64().unwrap_or(0);
+                rss = rss.max(r);
+            }
+            let t = median(times);
+            let store = Store::open(&store_dir(&bc.data, bc.chain), bc.chain)?;
+            let f = serde_json::json!({
+                "txs": store.tx.len(), "method": m, "runs": runs, "trace_seconds_median": t,
+                "txs_visited": visited, "visited_txs_per_s": visited as f64 / t, "peak_rss_bytes": rss,
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                println!("trace {m} (median)  {t:.4} s, {visited} txs visited on a {}-tx chain: {:.2} M visited txs/s", store.tx.len(), visited as f64 / t / 1e6);
+                println!(
+                    "peak RSS (child)   {:.1} MiB (store mapping, clusters, tags)",
+                    rss as f64 / (1 << 20) as f64
+                );
             }
             Ok(())
         }

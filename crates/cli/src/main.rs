@@ -29,6 +29,9 @@ struct Cli {
         default_value = "chainwatch-data"
     )]
     data: PathBuf,
+    /// Print `peak_rss_bytes N` on stderr at exit (benchmarks use it on their child runs).
+    #[arg(long, global = true, hide = true)]
+    print_peak_rss: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -245,7 +248,12 @@ impl std::error::Error for BadInput {}
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let rss = cli.print_peak_rss;
+    let result = run(cli);
+    if rss {
+        eprintln!("peak_rss_bytes {}", bench::peak_rss());
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let bad = e.downcast_ref::<BadInput>().is_some();
@@ -347,7 +355,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             demo::sim(&cfg, &out, json)
         }
         Command::Demo { seed, txs } => demo::demo(&cli.data, seed, txs),
-        Command::Bench { what } => bench::run(what, &cli.data),
+        Command::Bench { what } => bench::run(what),
     }
 }
 

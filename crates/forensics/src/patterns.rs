@@ -31,8 +31,14 @@ pub fn detect(
             arrival_label.insert((a.txid.clone(), a.vout), e.label.clone());
         }
     }
-    let mut peel_like: HashMap<u32, bool> = HashMap::new();
+    let mut peel_like: crate::taint::IdMap<u32, bool> = Default::default();
     for &(t, sats, tainted_inputs) in visited {
+        let (n_in, n_out) = (store.tx_inputs(t).len(), store.tx_outputs(t).len());
+        peel_like.insert(t, n_in == 1 && n_out == 2);
+        // Only CoinJoin (≥2 in, ≥3 out) and consolidation (≥3 in, ≤2 out) candidates need a look.
+        if n_in < 2 || (n_out < 3 && n_in < 3) {
+            continue;
+        }
         tx.load(store, t);
         if let Some(kind) = coinjoin::detect(&tx) {
             patterns.push(Pattern {
@@ -60,7 +66,6 @@ pub fn detect(
                 service: None,
             });
         }
-        peel_like.insert(t, tx.inputs.len() == 1 && tx.outputs.len() == 2);
     }
     // Peel chains: follow the output of a 1-in/2-out tx that a visited 1-in/2-out tx spends.
     let next_of = |t: u32| -> Option<(u32, u32)> {
@@ -70,7 +75,7 @@ pub fn detect(
             (s != NONE && peel_like.get(&s) == Some(&true)).then_some((o, s))
         })
     };
-    let mut has_prev: HashMap<u32, bool> = HashMap::new();
+    let mut has_prev: crate::taint::IdMap<u32, bool> = Default::default();
     for (&t, &is_peel) in &peel_like {
         if is_peel {
             if let Some((_, s)) = next_of(t) {
@@ -86,6 +91,10 @@ pub fn detect(
     starts.sort_unstable();
     for start in starts {
         let mut chain_txs = vec![start];
+        let mut in_chain: std::collections::HashSet<
+            u32,
+            std::hash::BuildHasherDefault<crate::taint::IdHasher>,
+        > = [start].into_iter().collect();
         let mut peels = Vec::new();
         let mut cur = start;
         loop {
@@ -118,7 +127,7 @@ pub fn detect(
                 });
             }
             match next {
-                Some((_, s)) if !chain_txs.contains(&s) && chain_txs.len() < 1_000_000 => {
+                Some((_, s)) if in_chain.insert(s) => {
                     chain_txs.push(s);
                     cur = s;
                 }

@@ -22,7 +22,29 @@ use chainwatch_chain::to_hex;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
+
+/// A multiplicative hasher for dense u32 ids (the std SipHash is needlessly slow for them).
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A `HashMap` keyed by dense ids.
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// How taint splits across a tx's outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -374,35 +396,39 @@ pub fn trace(
         .unwrap_or(n_tx);
 
     // Pending taint per out_num, with the hop count and the tx that produced it.
-    let mut pending: HashMap<u32, (Taint, u32)> = HashMap::new();
+    let mut pending: IdMap<u32, (Taint, u32)> = IdMap::default();
     let mut heap: BinaryHeap<Reverse<u32>> = BinaryHeap::new();
     // For paths: tx → (previous tx on the cheapest path, hops).
-    let mut came_from: HashMap<u32, (u32, u32)> = HashMap::new();
-    let mut endpoints: HashMap<u32, EndpointAcc> = HashMap::new();
-    let mut held: HashMap<u32, (f64, u64, u32)> = HashMap::new();
+    let mut came_from: IdMap<u32, (u32, u32)> = IdMap::default();
+    let mut endpoints: IdMap<u32, EndpointAcc> = IdMap::default();
+    let mut held: IdMap<u32, (f64, u64, u32)> = IdMap::default();
     let mut fees = 0f64;
     let mut below = 0f64;
     let mut source_sats = 0u64;
     let mut visited: Vec<(u32, f64, u32)> = Vec::new();
-    let mut deposit_cache: HashMap<u32, Option<u32>> = HashMap::new();
+    let mut deposit_cache: IdMap<u32, Option<u32>> = IdMap::default();
     let mut tx = TxIo::default();
 
     // Is output `o` a deposit into a service: spent by a tx whose outputs all pay one service?
-    let deposit_of =
-        |o: u32, cache: &mut HashMap<u32, Option<u32>>, tx: &mut TxIo| -> Option<u32> {
-            let s = spenders[o as usize];
-            if s == NONE || s >= height_limit_tx {
-                return None;
-            }
-            *cache.entry(s).or_insert_with(|| {
-                tx.load(store, s);
-                let first = cluster_of(tx.outputs.first()?.addr);
-                let svc = services.contains_key(&first);
-                (svc && coinjoin::detect(tx).is_none()
-                    && tx.outputs.iter().all(|x| cluster_of(x.addr) == first))
-                .then_some(first)
-            })
-        };
+    let deposit_of = |o: u32, cache: &mut IdMap<u32, Option<u32>>, tx: &mut TxIo| -> Option<u32> {
+        let s = spenders[o as usize];
+        if s == NONE || s >= height_limit_tx || services.is_empty() {
+            return None;
+        }
+        // Cheap test first: a sweep's first output pays the service.
+        let first_out = store.tx.as_slice()[s as usize].first_out as usize;
+        if first_out >= addrs.len() || !services.contains_key(&cluster_of(addrs[first_out])) {
+            return None;
+        }
+        *cache.entry(s).or_insert_with(|| {
+            tx.load(store, s);
+            let first = cluster_of(tx.outputs.first()?.addr);
+            let svc = services.contains_key(&first);
+            (svc && coinjoin::detect(tx).is_none()
+                && tx.outputs.iter().all(|x| cluster_of(x.addr) == first))
+            .then_some(first)
+        })
+    };
 
     // Settles taint that arrived on output `o` (created by tx `t` with `hops`).
     macro_rules! settle {
@@ -560,7 +586,10 @@ pub fn trace(
     eps.sort_by(|a, b| b.sats.cmp(&a.sats).then(a.label.cmp(&b.label)));
     let held_sats: f64 = held.values().map(|h| h.0).sum();
     let held_clusters = held.len() as u64;
-    let mut held_v: Vec<Held> = held
+    let mut held_raw: Vec<(u32, (f64, u64, u32))> = held.into_iter().collect();
+    held_raw.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+    held_raw.truncate(50);
+    let held_v: Vec<Held> = held_raw
         .into_iter()
         .map(|(c, (sats, outputs, a))| Held {
             cluster_id: c,
@@ -569,8 +598,6 @@ pub fn trace(
             outputs,
         })
         .collect();
-    held_v.sort_by(|a, b| b.sats.cmp(&a.sats).then(a.cluster_id.cmp(&b.cluster_id)));
-    held_v.truncate(50);
     visited.sort_unstable_by_key(|v| v.0);
     let patterns = crate::patterns::detect(store, cluster_of, services, &visited, &eps);
     let total: f64 = eps.iter().map(|e| e.sats as f64).sum::<f64>() + held_sats + fees + below;

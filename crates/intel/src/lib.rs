@@ -12,12 +12,20 @@
 //! * [`detect`] tells a tag source from files that are not (READMEs, licences, schema
 //!   files); the TagPack tool's `confidence.csv` becomes the confidence table.
 
+pub mod audit;
+pub mod canonical;
 pub mod confidence;
 pub mod detect;
 mod misp;
 mod ofac;
+pub mod policy;
+pub mod report;
+pub mod signing;
+pub mod stix;
 pub mod store;
 mod tagpack;
+pub mod taxii;
+pub mod tlp;
 pub mod validate;
 pub mod yaml;
 

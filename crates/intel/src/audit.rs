@@ -1,0 +1,239 @@
+//! The hash-chained audit log: entry hashing and chain verification.
+//!
+//! Entry `n` stores `hash_n = SHA-256(canonical JSON of {seq, time, actor, org, action,
+//! target, detail, prev})` with `prev = hash_{n-1}` (64 zeros before the first entry).
+//! Editing any field of a row breaks its hash; deleting a row breaks the `prev` link (and
+//! the sequence) of the next one; deleting rows at the end is caught by the head record
+//! (last `seq` and `hash`) the server keeps, signed, beside the log.
+
+use crate::canonical::to_canonical_bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// `prev` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit log row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Sequence number, 1, 2, 3… without gaps.
+    pub seq: i64,
+    /// When (STIX timestamp).
+    pub time: String,
+    /// Who: a user name, `anonymous`, or `admin` for the command line.
+    pub actor: String,
+    /// The actor's organisation.
+    pub org: Option<String>,
+    /// What (`taxii.add`, `taxii.read`, `report.submit`, `admin.user.create`, …).
+    pub action: String,
+    /// On what (a collection id, a report id, a user name…).
+    pub target: String,
+    /// Details (object ids, counts, levels).
+    pub detail: Value,
+    /// Hash of the previous entry.
+    pub prev_hash: String,
+    /// Hash of this entry.
+    pub hash: String,
+}
+
+/// The fields of an entry before it is chained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Who.
+    pub actor: String,
+    /// The actor's organisation.
+    pub org: Option<String>,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Details.
+    pub detail: Value,
+}
+
+impl AuditEvent {
+    /// Chains the event after `prev` as entry `seq` at `time`.
+    pub fn chain(self, seq: i64, time: String, prev_hash: &str) -> AuditEntry {
+        let hash = entry_hash(
+            seq,
+            &time,
+            &self.actor,
+            self.org.as_deref(),
+            &self.action,
+            &self.target,
+            &self.detail,
+            prev_hash,
+        );
+        AuditEntry {
+            seq,
+            time,
+            actor: self.actor,
+            org: self.org,
+            action: self.action,
+            target: self.target,
+            detail: self.detail,
+            prev_hash: prev_hash.to_string(),
+            hash,
+        }
+    }
+}
+
+/// The hash of an entry's fields.
+#[allow(clippy::too_many_arguments)]
+pub fn entry_hash(
+    seq: i64,
+    time: &str,
+    actor: &str,
+    org: Option<&str>,
+    action: &str,
+    target: &str,
+    detail: &Value,
+    prev_hash: &str,
+) -> String {
+    let doc = json!({
+        "seq": seq, "time": time, "actor": actor, "org": org, "action": action,
+        "target": target, "detail": detail, "prev": prev_hash,
+    });
+    hex::encode(Sha256::digest(to_canonical_bytes(&doc)))
+}
+
+/// The last entry as the server records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    /// Last sequence number (0 for an empty log).
+    pub seq: i64,
+    /// Its hash ([`GENESIS`] for an empty log).
+    pub hash: String,
+}
+
+/// What is wrong with a log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// A row's content does not match its hash.
+    #[error("audit entry {seq} was edited (its hash does not match its content)")]
+    Edited {
+        /// The row.
+        seq: i64,
+    },
+    /// Rows are missing before this one.
+    #[error("audit entries are missing before entry {seq} (expected seq {expected})")]
+    Missing {
+        /// The row after the gap.
+        seq: i64,
+        /// The sequence number that should have come.
+        expected: i64,
+    },
+    /// A row does not link to the one before it.
+    #[error(
+        "audit entry {seq} does not link to the entry before it (a row was deleted or replaced)"
+    )]
+    Broken {
+        /// The row.
+        seq: i64,
+    },
+    /// The log does not end where the head says.
+    #[error("the audit log ends at entry {last} but its head record says {head} (rows deleted at the end, or the head was altered)")]
+    Head {
+        /// Last row found.
+        last: i64,
+        /// Head's seq.
+        head: i64,
+    },
+}
+
+/// Verifies a log read in `seq` order against its head: the number of entries on success.
+pub fn verify_chain(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<usize, AuditError> {
+    let mut prev = GENESIS.to_string();
+    let mut expected = 1;
+    for e in entries {
+        if e.seq != expected {
+            return Err(AuditError::Missing {
+                seq: e.seq,
+                expected,
+            });
+        }
+        let h = entry_hash(
+            e.seq,
+            &e.time,
+            &e.actor,
+            e.org.as_deref(),
+            &e.action,
+            &e.target,
+            &e.detail,
+            &e.prev_hash,
+        );
+        if h != e.hash {
+            return Err(AuditError::Edited { seq: e.seq });
+        }
+        if e.prev_hash != prev {
+            return Err(AuditError::Broken { seq: e.seq });
+        }
+        prev = e.hash.clone();
+        expected += 1;
+    }
+    if let Some(h) = head {
+        let last = expected - 1;
+        if h.seq != last || h.hash != prev {
+            return Err(AuditError::Head { last, head: h.seq });
+        }
+    }
+    Ok(entries.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(n: i64) -> Vec<AuditEntry> {
+        let mut prev = GENESIS.to_string();
+        (1..=n)
+            .map(|seq| {
+                let e = AuditEvent {
+                    actor: "alice".into(),
+                    org: Some("Org".into()),
+                    action: "taxii.add".into(),
+                    target: "c1".into(),
+                    detail: json!({"n": seq}),
+                }
+                .chain(seq, format!("2025-01-01T00:00:{seq:02}.000Z"), &prev);
+                prev = e.hash.clone();
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn detects_edits_and_deletions() {
+        let l = log(5);
+        let head = AuditHead {
+            seq: 5,
+            hash: l[4].hash.clone(),
+        };
+        assert_eq!(verify_chain(&l, Some(&head)), Ok(5));
+        let mut edited = l.clone();
+        edited[2].detail = json!({"n": 99});
+        assert_eq!(
+            verify_chain(&edited, Some(&head)),
+            Err(AuditError::Edited { seq: 3 })
+        );
+        let mut deleted = l.clone();
+        deleted.remove(1);
+        assert!(matches!(
+            verify_chain(&deleted, Some(&head)),
+            Err(AuditError::Missing { seq: 3, .. })
+        ));
+        let truncated = &l[..4];
+        assert!(matches!(
+            verify_chain(truncated, Some(&head)),
+            Err(AuditError::Head { .. })
+        ));
+        // Deleting a row and renumbering the rest breaks the link.
+        let mut renumbered = l.clone();
+        renumbered.remove(1);
+        for (i, e) in renumbered.iter_mut().enumerate() {
+            e.seq = i as i64 + 1;
+        }
+        assert!(verify_chain(&renumbered, None).is_err());
+    }
+}

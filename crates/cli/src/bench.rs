@@ -197,7 +197,7 @@ struct IngestFigures {
     mb_per_s: f64,
     mb_per_s_per_core: f64,
     ratio_to_sha256sum: f64,
-    txs: u32,
+    txs: u64,
     inputs_plus_outputs: u64,
     store_bytes: u64,
     bytes_per_io_total: f64,
@@ -248,6 +248,7 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
             let mut sha = Vec::new();
             let mut ing = Vec::new();
             let mut last = None;
+            let mut rss = 0u64;
             for _ in 0..runs {
                 let t = Instant::now();
                 let status = std::process::Command::new("sha256sum")
@@ -256,11 +257,22 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                     .status()?;
                 anyhow::ensure!(status.success(), "sha256sum failed");
                 sha.push(t.elapsed().as_secs_f64());
+                // The ingest runs as a child process so its peak RSS is its own.
                 let tmp = tempfile::tempdir()?;
                 let t = Instant::now();
-                let opts = IngestOptions::new(&blocks, chain, &store_dir(tmp.path(), chain));
-                let s = ingest(&opts, &mut |_| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (out, r) = child(&[
+                    "--data",
+                    &tmp.path().display().to_string(),
+                    "ingest",
+                    "--blocks",
+                    &blocks.display().to_string(),
+                    "--chain",
+                    chain.name(),
+                    "--json",
+                ])?;
                 ing.push(t.elapsed().as_secs_f64());
+                rss = rss.max(r);
+                let s: serde_json::Value = serde_json::from_str(&out)?;
                 let store = Store::open(&store_dir(tmp.path(), chain), chain)?;
                 let io_cols = store.in_spent.bytes()
                     + store.out_value.bytes()
@@ -271,7 +283,11 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
             let (s, col_bytes, io_cols) = last.expect("runs ≥ 1");
             let ingest_s = median(ing);
             let sha_s = median(sha);
-            let io = s.inputs as u64 + s.outputs as u64;
+            let (txs_n, store_bytes) = (
+                s["txs"].as_u64().unwrap_or(0),
+                s["store_bytes"].as_u64().unwrap_or(0),
+            );
+            let io = s["inputs"].as_u64().unwrap_or(0) + s["outputs"].as_u64().unwrap_or(0);
             let f = IngestFigures {
                 blk_bytes,
                 runs,
@@ -280,13 +296,13 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 mb_per_s: blk_bytes as f64 / 1e6 / ingest_s,
                 mb_per_s_per_core: blk_bytes as f64 / 1e6 / ingest_s / 2.0,
                 ratio_to_sha256sum: ingest_s / sha_s,
-                txs: s.txs,
+                txs: txs_n,
                 inputs_plus_outputs: io,
-                store_bytes: s.store_bytes,
-                bytes_per_io_total: s.store_bytes as f64 / io as f64,
+                store_bytes,
+                bytes_per_io_total: store_bytes as f64 / io as f64,
                 bytes_per_io_io_columns: io_cols as f64 / io as f64,
                 bytes_per_io_without_indexes: col_bytes as f64 / io as f64,
-                peak_rss_bytes: peak_rss(),
+                peak_rss_bytes: rss,
                 cores_used: 2,
             };
             if json {
@@ -305,7 +321,7 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 println!("ratio ingest/sha256sum  {:.2}", f.ratio_to_sha256sum);
                 println!(
                     "store               {} bytes for {} inputs+outputs",
-                    s.store_bytes, io
+                    store_bytes, io
                 );
                 println!(
                     "bytes per in/out    {:.2} io columns, {:.2} all columns, {:.2} with indexes",

@@ -23,7 +23,7 @@ pub fn detect(
     let spenders = store.out_spender.as_slice();
     let mut patterns = Vec::new();
     let mut tx = TxIo::default();
-    let taint_of: HashMap<u32, f64> = visited.iter().map(|&(t, s, _)| (t, s)).collect();
+    let taint_of: crate::taint::IdMap<u32, f64> = visited.iter().map(|&(t, s, _)| (t, s)).collect();
     // Where each arrival output went, for peel destinations.
     let mut arrival_label: HashMap<(String, u32), String> = HashMap::new();
     for e in endpoints {

@@ -410,6 +410,33 @@ pub fn trace(
     let mut tx = TxIo::default();
 
     // Is output `o` a deposit into a service: spent by a tx whose outputs all pay one service?
+    // Which addresses belong to a service cluster, as a bitset: the per-output test then
+    // touches 1 bit per address instead of the cluster array and a hash map.
+    let n_addrs = store.addr_kind.len();
+    let mut svc_bits = vec![0u64; n_addrs.div_ceil(64)];
+    if !services.is_empty() {
+        // Cluster ids are address ids: mark the service clusters, then every member.
+        let mut svc_clusters = vec![0u64; n_addrs.div_ceil(64)];
+        for &c in services.keys() {
+            if let Some(w) = svc_clusters.get_mut(c as usize / 64) {
+                *w |= 1 << (c % 64);
+            }
+        }
+        for a in 0..n_addrs as u32 {
+            let c = cluster_of(a);
+            if svc_clusters
+                .get(c as usize / 64)
+                .is_some_and(|w| w & (1 << (c % 64)) != 0)
+            {
+                svc_bits[a as usize / 64] |= 1 << (a % 64);
+            }
+        }
+    }
+    let is_svc = |a: u32| {
+        svc_bits
+            .get(a as usize / 64)
+            .is_some_and(|w| w & (1 << (a % 64)) != 0)
+    };
     let deposit_of = |o: u32, cache: &mut IdMap<u32, Option<u32>>, tx: &mut TxIo| -> Option<u32> {
         let s = spenders[o as usize];
         if s == NONE || s >= height_limit_tx || services.is_empty() {
@@ -417,7 +444,7 @@ pub fn trace(
         }
         // Cheap test first: a sweep's first output pays the service.
         let first_out = store.tx.as_slice()[s as usize].first_out as usize;
-        if first_out >= addrs.len() || !services.contains_key(&cluster_of(addrs[first_out])) {
+        if first_out >= addrs.len() || !is_svc(addrs[first_out]) {
             return None;
         }
         *cache.entry(s).or_insert_with(|| {
@@ -438,9 +465,9 @@ pub fn trace(
             let amount = taint.sats();
             let hops: u32 = $hops;
             let t: u32 = $t;
-            let c = cluster_of(addrs[o as usize]);
-            let (svc_cluster, via_deposit) = if services.contains_key(&c) {
-                (Some(c), false)
+            let a = addrs[o as usize];
+            let (svc_cluster, via_deposit) = if is_svc(a) {
+                (Some(cluster_of(a)), false)
             } else {
                 (deposit_of(o, &mut deposit_cache, &mut tx), true)
             };
@@ -466,7 +493,7 @@ pub fn trace(
             } else {
                 let s = spenders[o as usize];
                 if s == NONE || s >= height_limit_tx || hops >= opts.max_hops {
-                    let h = held.entry(c).or_insert((0.0, 0, addrs[o as usize]));
+                    let h = held.entry(cluster_of(a)).or_insert((0.0, 0, a));
                     h.0 += amount;
                     h.1 += 1;
                 } else {
@@ -599,6 +626,11 @@ pub fn trace(
         })
         .collect();
     visited.sort_unstable_by_key(|v| v.0);
+    let txs_visited = visited.len() as u64;
+    // Patterns are reported for flows that carry at least 0.01% of the source (or --min-sats):
+    // proportional methods spread dust over much of the chain, and a peel chain of dust is noise.
+    let pattern_min = opts.min_sats.max(source_sats as f64 * 1e-4);
+    visited.retain(|v| v.1 >= pattern_min);
     let patterns = crate::patterns::detect(store, cluster_of, services, &visited, &eps);
     let total: f64 = eps.iter().map(|e| e.sats as f64).sum::<f64>() + held_sats + fees + below;
     TraceResult {
@@ -617,7 +649,7 @@ pub fn trace(
             0
         },
         patterns,
-        txs_visited: visited.len() as u64,
+        txs_visited,
         seconds: started.elapsed().as_secs_f64(),
     }
 }

@@ -2,6 +2,8 @@
 //! recall (with and without change heuristics), CoinJoin exclusion, and trace attribution per
 //! method; plus `entity`, `why` and incremental clustering.
 
+#![allow(clippy::print_stderr)]
+
 mod common;
 use common::*;
 use serde_json::Value;

@@ -1,6 +1,8 @@
 //! End to end through the binary: ingest of simulated chains (shuffled, stale, xor), look-ups,
 //! bad input, and a crash test that kills the ingest with SIGKILL mid-way.
 
+#![allow(clippy::print_stderr)]
+
 mod common;
 use chainwatch_chain::store::{store_dir, Store};
 use chainwatch_types::Chain;

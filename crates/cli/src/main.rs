@@ -138,32 +138,7 @@ enum Command {
         what: TagsCommand,
     },
     /// Follow stolen funds from theft outputs to the services (exchanges, mixers) they reached.
-    Trace {
-        /// Source: TXID (all outputs) or TXID:VOUT; repeatable.
-        #[arg(long)]
-        from: Vec<String>,
-        /// Source: an incident JSON (`{victim, txids, outputs: ["txid:vout", …]}` or a report).
-        #[arg(long)]
-        incident: Option<PathBuf>,
-        /// fifo | lifo | tiho | haircut | poison.
-        #[arg(long, default_value = "fifo")]
-        method: chainwatch_forensics::taint::Method,
-        /// Stop following after this many txs from a source.
-        #[arg(long, default_value_t = 10_000)]
-        max_hops: u32,
-        /// Drop taint below this many sats on an output.
-        #[arg(long, default_value_t = 0.0)]
-        min_sats: f64,
-        /// Ignore txs above this height.
-        #[arg(long)]
-        until_height: Option<u32>,
-        /// Chain (needed when the data directory holds several).
-        #[arg(long)]
-        chain: Option<Chain>,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-    },
+    Trace(trace::TraceArgs),
     /// Write a simulated chain (real blk files) with a heist, its laundering and the ground truth.
     Sim {
         /// Output directory (gets blocks/, truth.json, tags.yaml, incident.json).
@@ -310,28 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tags {
             what: TagsCommand::List { address, json },
         } => tags::list(&cli.data, address.as_deref(), json),
-        Command::Trace {
-            from,
-            incident,
-            method,
-            max_hops,
-            min_sats,
-            until_height,
-            chain,
-            json,
-        } => trace::trace(
-            &cli.data,
-            &trace::TraceArgs {
-                from,
-                incident,
-                method,
-                max_hops,
-                min_sats,
-                until_height,
-                chain,
-                json,
-            },
-        ),
+        Command::Trace(args) => trace::trace(&cli.data, &args),
         Command::Sim {
             out,
             seed,

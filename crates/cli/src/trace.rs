@@ -100,22 +100,31 @@ pub fn resolve_sources(
 }
 
 /// Arguments of `trace`.
+#[derive(clap::Args)]
 pub struct TraceArgs {
-    /// `--from` references.
+    /// Source: TXID (all outputs) or TXID:VOUT; repeatable.
+    #[arg(long)]
     pub from: Vec<String>,
-    /// `--incident` file.
+    /// Source: an incident JSON (`{victim, txids, outputs: ["txid:vout", …]}` or a report).
+    #[arg(long)]
     pub incident: Option<PathBuf>,
-    /// Method.
+    /// fifo | lifo | tiho | haircut | poison.
+    #[arg(long, default_value = "fifo")]
     pub method: Method,
-    /// Hop limit.
+    /// Stop following after this many txs from a source.
+    #[arg(long, default_value_t = 10_000)]
     pub max_hops: u32,
-    /// Threshold.
+    /// Drop taint below this many sats on an output.
+    #[arg(long, default_value_t = 0.0)]
     pub min_sats: f64,
-    /// Height limit.
+    /// Ignore txs above this height.
+    #[arg(long)]
     pub until_height: Option<u32>,
-    /// Chain.
+    /// Chain (needed when the data directory holds several).
+    #[arg(long)]
     pub chain: Option<Chain>,
     /// JSON output.
+    #[arg(long)]
     pub json: bool,
 }
 

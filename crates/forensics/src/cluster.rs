@@ -119,10 +119,11 @@ pub fn cluster_dir(data: &Path, chain: chainwatch_types::Chain) -> PathBuf {
 
 const FORMAT: u32 = 1;
 
-struct Facts<'a> {
-    store: &'a Store,
+/// What the change heuristics need from the chain: address first appearances and later spends.
+pub(crate) struct Facts<'a> {
+    pub(crate) store: &'a Store,
     /// Addresses with id below this existed before the current tx's outputs.
-    known_addrs: u32,
+    pub(crate) known_addrs: u32,
 }
 
 impl OutputFacts for Facts<'_> {

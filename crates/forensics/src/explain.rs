@@ -1,8 +1,9 @@
 //! "Why are A and B one entity?": the shortest chain of txs that linked them, each step with the
 //! heuristic that fired, found by a breadth-first search over the address–tx graph.
 
-use crate::change::{self, ChangeHeuristic, OutputFacts};
+use crate::change::{self, ChangeHeuristic};
 use crate::cluster::ClusterStore;
+use crate::cluster::Facts;
 use crate::coinjoin;
 use crate::txio::TxIo;
 use chainwatch_chain::store::{Store, NONE};
@@ -78,26 +79,6 @@ pub struct Why {
     pub steps: Vec<Step>,
 }
 
-struct ReplayFacts<'a> {
-    store: &'a Store,
-    known_addrs: u32,
-}
-
-impl OutputFacts for ReplayFacts<'_> {
-    fn is_fresh(&self, tx: &TxIo, vout: usize) -> bool {
-        let a = tx.outputs[vout].addr;
-        a >= self.known_addrs && tx.outputs.iter().filter(|o| o.addr == a).count() == 1
-    }
-    fn spender_fingerprint(&self, tx: &TxIo, vout: usize) -> Option<(i32, bool)> {
-        let out = self.store.tx_outputs(tx.tx_num).start as usize + vout;
-        let s = self.store.out_spender.as_slice()[out];
-        (s != NONE && (s as usize) < self.store.tx.len()).then(|| {
-            let r = self.store.tx.as_slice()[s as usize];
-            (r.version, r.lock_time == 0)
-        })
-    }
-}
-
 /// Addresses that existed before tx `t`'s outputs (as the clustering run saw it).
 fn known_before(store: &Store, t: u32) -> u32 {
     let h = store.height_of_tx(t);
@@ -117,7 +98,7 @@ fn change_of(store: &Store, change: &[ChangeHeuristic], tx: &TxIo) -> Option<usi
     if change.is_empty() || tx.coinbase || coinjoin::detect(tx).is_some() {
         return None;
     }
-    let facts = ReplayFacts {
+    let facts = Facts {
         store,
         known_addrs: known_before(store, tx.tx_num),
     };

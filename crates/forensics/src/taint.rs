@@ -21,7 +21,7 @@ use chainwatch_chain::store::{Store, NONE};
 use chainwatch_chain::to_hex;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
 
@@ -349,8 +349,10 @@ pub struct TraceResult {
     pub patterns: Vec<Pattern>,
     /// Txs whose taint was computed.
     pub txs_visited: u64,
-    /// Seconds.
+    /// Seconds in all.
     pub seconds: f64,
+    /// Seconds spent following the taint (before building the report).
+    pub follow_seconds: f64,
 }
 
 /// A source output.
@@ -395,17 +397,20 @@ pub fn trace(
         })
         .unwrap_or(n_tx);
 
-    // Pending taint per out_num, with the hop count and the tx that produced it.
-    let mut pending: IdMap<u32, (Taint, u32)> = IdMap::default();
-    let mut heap: BinaryHeap<Reverse<u32>> = BinaryHeap::new();
-    // For paths: tx → (previous tx on the cheapest path, hops).
-    let mut came_from: IdMap<u32, (u32, u32)> = IdMap::default();
+    // Taint waiting for its spending tx: spender → [(out_num, taint, hops, creating tx)].
+    let mut incoming: IdMap<u32, Vec<(u32, Taint, u32, u32)>> = IdMap::default();
+    // Txs waiting to be processed, as a bitset over tx_num: every new one lies after the tx
+    // being processed, so a forward scan of the words replaces a priority queue.
+    let mut queued = vec![0u64; (n_tx as usize).div_ceil(64) + 1];
+    let mut queue_from = 0usize; // word index to scan from
     let mut endpoints: IdMap<u32, EndpointAcc> = IdMap::default();
     let mut held: IdMap<u32, (f64, u64, u32)> = IdMap::default();
     let mut fees = 0f64;
     let mut below = 0f64;
     let mut source_sats = 0u64;
-    let mut visited: Vec<(u32, f64, u32)> = Vec::new();
+    // Visited txs in chain order: (tx, tainted input sats, tainted inputs, previous tx on the
+    // fewest-hops path, hops).
+    let mut visited: Vec<(u32, f64, u32, u32, u32)> = Vec::new();
     let mut deposit_cache: IdMap<u32, Option<u32>> = IdMap::default();
     let mut tx = TxIo::default();
 
@@ -497,13 +502,8 @@ pub fn trace(
                     h.0 += amount;
                     h.1 += 1;
                 } else {
-                    let hops_next = hops + 1;
-                    pending.insert(o, (taint, hops));
-                    heap.push(Reverse(s));
-                    let e = came_from.entry(s).or_insert((t, hops_next));
-                    if hops_next < e.1 {
-                        *e = (t, hops_next);
-                    }
+                    incoming.entry(s).or_default().push((o, taint, hops, t));
+                    queued[s as usize / 64] |= 1 << (s % 64);
                 }
             }
         }};
@@ -516,31 +516,40 @@ pub fn trace(
         let t = store.tx_of_output(s.out_num);
         let vout = s.out_num - store.tx.as_slice()[t as usize].first_out;
         source_names.push(format!("{}:{vout}", to_hex(&txids[t as usize])));
-        came_from.entry(t).or_insert((NONE, 0));
         settle!(s.out_num, Taint::Ranges(vec![(0, v)]), 0, t);
     }
 
-    let mut last = NONE;
     let mut inputs: Vec<(u64, Option<Taint>)> = Vec::new();
     let mut outs_v: Vec<u64> = Vec::new();
-    while let Some(Reverse(t)) = heap.pop() {
-        if t == last {
-            continue;
+    loop {
+        while queue_from < queued.len() && queued[queue_from] == 0 {
+            queue_from += 1;
         }
-        last = t;
+        if queue_from == queued.len() {
+            break;
+        }
+        let bit = queued[queue_from].trailing_zeros();
+        queued[queue_from] &= !(1 << bit);
+        let t = (queue_from * 64) as u32 + bit;
+        let mut waiting = incoming.remove(&t).unwrap_or_default();
         inputs.clear();
-        let mut hops = u32::MAX;
+        let (mut hops, mut prev) = (u32::MAX, NONE);
+        for &(_, _, h, from) in &waiting {
+            if h < hops {
+                (hops, prev) = (h, from);
+            }
+        }
         for i in store.tx_inputs(t) {
             let o = store.in_spent.as_slice()[i as usize];
             if o == NONE {
                 inputs.push((0, None));
                 continue;
             }
-            let p = pending.remove(&o);
-            if let Some((_, h)) = &p {
-                hops = hops.min(*h);
-            }
-            inputs.push((values[o as usize], p.map(|x| x.0)));
+            let taint = waiting
+                .iter()
+                .position(|w| w.0 == o)
+                .map(|k| waiting.swap_remove(k).1);
+            inputs.push((values[o as usize], taint));
         }
         outs_v.clear();
         let outs = store.tx_outputs(t);
@@ -548,14 +557,11 @@ pub fn trace(
         let refs: Vec<(u64, Option<&Taint>)> =
             inputs.iter().map(|(v, t)| (*v, t.as_ref())).collect();
         let tainted_in: f64 = refs.iter().filter_map(|x| x.1).map(Taint::sats).sum();
-        visited.push((
-            t,
-            tainted_in,
-            refs.iter().filter(|x| x.1.is_some()).count() as u32,
-        ));
+        let n_tainted = refs.iter().filter(|x| x.1.is_some()).count() as u32;
+        let hops = hops.saturating_add(1);
+        visited.push((t, tainted_in, n_tainted, prev, hops));
         let (split_out, fee_taint) = split(opts.method, &refs, &outs_v);
         fees += fee_taint;
-        let hops = hops.saturating_add(1);
         for (k, taint) in split_out.into_iter().enumerate() {
             if let Some(taint) = taint {
                 settle!(outs.start + k as u32, taint, hops, t);
@@ -563,11 +569,14 @@ pub fn trace(
         }
     }
 
+    let follow_seconds = started.elapsed().as_secs_f64();
     // Paths and endpoint records.
     let path_to = |t: u32| {
         let mut p = vec![t];
         let mut cur = t;
-        while let Some(&(prev, _)) = came_from.get(&cur) {
+        // `visited` is in chain order: find each tx's predecessor by binary search.
+        while let Ok(k) = visited.binary_search_by_key(&cur, |v| v.0) {
+            let prev = visited[k].3;
             if prev == NONE || p.len() > 100_000 {
                 break;
             }
@@ -625,13 +634,16 @@ pub fn trace(
             outputs,
         })
         .collect();
-    visited.sort_unstable_by_key(|v| v.0);
     let txs_visited = visited.len() as u64;
     // Patterns are reported for flows that carry at least 0.01% of the source (or --min-sats):
     // proportional methods spread dust over much of the chain, and a peel chain of dust is noise.
     let pattern_min = opts.min_sats.max(source_sats as f64 * 1e-4);
-    visited.retain(|v| v.1 >= pattern_min);
-    let patterns = crate::patterns::detect(store, cluster_of, services, &visited, &eps);
+    let significant: Vec<(u32, f64, u32)> = visited
+        .iter()
+        .filter(|v| v.1 >= pattern_min)
+        .map(|v| (v.0, v.1, v.2))
+        .collect();
+    let patterns = crate::patterns::detect(store, cluster_of, services, &significant, &eps);
     let total: f64 = eps.iter().map(|e| e.sats as f64).sum::<f64>() + held_sats + fees + below;
     TraceResult {
         method: opts.method,
@@ -651,6 +663,7 @@ pub fn trace(
         patterns,
         txs_visited,
         seconds: started.elapsed().as_secs_f64(),
+        follow_seconds,
     }
 }
 

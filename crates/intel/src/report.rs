@@ -238,6 +238,9 @@ pub struct MappedReport {
     pub level: Tlp,
     /// Title.
     pub title: String,
+    /// Ids of the objects this report made (the ones its originating node signs); the
+    /// others are shared definitions (markings, extension, organisations, galaxy actors).
+    pub own: Vec<String>,
 }
 
 fn asset_of_chain(chain: &str) -> String {
@@ -583,10 +586,18 @@ pub fn map_report(r: &TheftReport, ctx: &MapContext<'_>) -> Result<MappedReport,
         }
     }
 
+    let own: Vec<String> = objects
+        .iter()
+        .filter(|o| {
+            o["created_by_ref"] == ctx.reporter.id.as_str() || o["type"] == "cryptocurrency-wallet"
+        })
+        .filter_map(|o| o["id"].as_str().map(str::to_string))
+        .collect();
     objects.push(level.marking_definition());
     objects.push(theft_extension_definition());
     objects.push(chainwatch_identity());
     Ok(MappedReport {
+        own,
         incident_id,
         bundle: stix::make_bundle(objects),
         actor: resolved,

@@ -1,0 +1,306 @@
+//! The HTTP application: shared state, errors, the router with its layers (body limit,
+//! tracing, metrics), OpenAPI and Swagger UI, metrics and node endpoints.
+
+use crate::auth::{AuthError, Authenticator};
+use crate::node::Node;
+use crate::store::{Principal, StoreError};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chainwatch_intel::audit::AuditEvent;
+use chainwatch_intel::taxii::MEDIA_TYPE_TAXII;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use utoipa::OpenApi;
+
+/// Limits and defaults of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest request body, bytes (413 above).
+    pub max_body: usize,
+    /// Largest page (`limit` is capped here).
+    pub max_page: usize,
+    /// Page size without `limit`.
+    pub default_page: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body: 10 << 20,
+            max_page: 1000,
+            default_page: 100,
+        }
+    }
+}
+
+/// State shared by the handlers.
+pub struct AppState {
+    /// The node.
+    pub node: Node,
+    /// Credential checks.
+    pub auth: Authenticator,
+    /// Limits.
+    pub config: ServerConfig,
+    /// Prometheus renderer.
+    pub metrics: PrometheusHandle,
+}
+
+/// Handle to the state.
+pub type Shared = Arc<AppState>;
+
+/// An error answer: TAXII error resource on TAXII endpoints, `{"error", "status"}` JSON
+/// elsewhere.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Short title.
+    pub title: String,
+    /// What went wrong.
+    pub description: String,
+    /// Render as a TAXII error resource.
+    pub taxii: bool,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, title: &str, description: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            title: title.to_string(),
+            description: description.into(),
+            taxii: false,
+        }
+    }
+
+    /// 404 with the standard wording: never says whether something hidden exists.
+    pub fn not_found(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "Not Found",
+            format!("no such {what}"),
+        )
+    }
+
+    /// Marks the error as a TAXII one.
+    pub fn taxii(mut self) -> Self {
+        self.taxii = true;
+        self
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Error",
+            "the store failed; see the server log",
+        )
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(s) => s.into(),
+            other => ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (body, ct) = if self.taxii {
+            (
+                json!({"title": self.title, "description": self.description,
+                       "http_status": self.status.as_u16().to_string()}),
+                MEDIA_TYPE_TAXII,
+            )
+        } else {
+            (
+                json!({"error": self.description, "title": self.title, "status": self.status.as_u16()}),
+                "application/json",
+            )
+        };
+        let mut r = (self.status, body.to_string()).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"chainwatch\", Bearer"),
+            );
+        }
+        r
+    }
+}
+
+/// The caller of a request (`None`: anonymous); bad credentials are a 401.
+pub async fn caller(st: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    let h = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map_err(|_| AuthError::Malformed))
+        .transpose()?;
+    Ok(st.auth.principal(st.node.store.as_ref(), h).await?)
+}
+
+/// An audit event for a caller.
+pub fn event(
+    p: Option<&Principal>,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        actor: p.map_or_else(|| "anonymous".to_string(), |p| p.user.clone()),
+        org: p.map(|p| p.org.clone()),
+        action: action.into(),
+        target: target.into(),
+        detail,
+    }
+}
+
+/// The process-wide Prometheus recorder.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may be installed already (embedding application): then
+            // our handle renders an empty page rather than failing.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("chainwatch_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("chainwatch_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+async fn metrics_endpoint(State(st): State<Shared>) -> Response {
+    let mut r = st.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+/// The node's public identity and signing key.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct NodeInfo {
+    /// STIX identity id of the node (signer of its reports).
+    pub identity: String,
+    /// Ed25519 key id of the node's signatures.
+    pub key_id: String,
+    /// Ed25519 public key, base64.
+    pub public_key: String,
+    /// The community collection's id.
+    pub community_collection: String,
+    /// TAXII discovery URL path.
+    pub taxii_discovery: String,
+}
+
+#[utoipa::path(get, path = "/api/node", tag = "ops",
+    responses((status = 200, description = "Node identity and signing key", body = NodeInfo)))]
+async fn node_info(State(st): State<Shared>) -> Json<NodeInfo> {
+    Json(NodeInfo {
+        identity: st.node.identity.clone(),
+        key_id: st.node.key.key_id(),
+        public_key: st.node.key.public_key(),
+        community_collection: st.node.community_collection.clone(),
+        taxii_discovery: "/taxii2/".into(),
+    })
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "chainwatch exchange", description = "Theft reports as STIX 2.1 over TAXII 2.1 with TLP 2.0 access control. TAXII endpoints use application/taxii+json;version=2.1."),
+    paths(
+        metrics_endpoint,
+        node_info,
+        crate::reports::submit,
+        crate::reports::list,
+        crate::reports::get_report,
+        crate::reports::get_bundle,
+        crate::taxii_api::discovery,
+        crate::taxii_api::api_root,
+        crate::taxii_api::status,
+        crate::taxii_api::collections,
+        crate::taxii_api::collection,
+        crate::taxii_api::manifest,
+        crate::taxii_api::get_objects,
+        crate::taxii_api::add_objects,
+        crate::taxii_api::get_object,
+        crate::taxii_api::delete_object,
+        crate::taxii_api::versions,
+    ),
+    components(schemas(NodeInfo, crate::store::ReportRecord, crate::reports::Submitted, crate::reports::ReportList)),
+    modifiers(&Security),
+    tags((name = "taxii", description = "TAXII 2.1"), (name = "reports", description = "Theft reports"), (name = "ops", description = "Operations"))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        c.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+    }
+}
+
+/// The application router.
+pub fn router(state: Shared) -> Router {
+    let max_body = state.config.max_body;
+    let swagger =
+        utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi());
+    Router::new()
+        .merge(crate::taxii_api::routes())
+        .merge(crate::reports::routes())
+        .route("/metrics", get(metrics_endpoint))
+        .route("/api/node", get(node_info))
+        .route("/healthz", get(healthz))
+        .merge(swagger)
+        .fallback(|| async { ApiError::not_found("resource") })
+        .layer(axum::middleware::from_fn(track))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,1 @@
+//! `bench taxii`: TAXII POST and paged GET throughput against medallion.

@@ -1,0 +1,119 @@
+//! The chainwatch exchange server: TAXII 2.1 and REST over STIX 2.1 theft reports, with
+//! TLP 2.0 access control, signed reports, a hash-chained audit log, OpenAPI, metrics.
+//!
+//! * [`node::Node`] opens a data directory (`DATA/intel.sqlite`, `DATA/node.key`,
+//!   `DATA/tags/`) and carries the administrative operations.
+//! * [`store::IntelStore`] is the one persistence interface; [`sqlite::SqliteStore`]
+//!   implements it.
+//! * [`api::router`] is the axum application; [`serve`] runs it; [`spawn`] runs it on a
+//!   background task (tests, benches, embedding).
+//! * [`client`] submits reports to a server; [`bench`] compares TAXII throughput with
+//!   the reference implementation (medallion).
+
+pub mod api;
+pub mod auth;
+pub mod bench;
+pub mod client;
+pub mod node;
+pub mod reports;
+pub mod sqlite;
+pub mod store;
+pub mod taxii_api;
+
+pub use api::{AppState, ServerConfig};
+pub use node::{Node, NodeError};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Builds the shared state of a node.
+pub fn state(node: Node, config: ServerConfig) -> api::Shared {
+    Arc::new(AppState {
+        node,
+        auth: auth::Authenticator::default(),
+        config,
+        metrics: api::metrics_handle(),
+    })
+}
+
+/// Serves until Ctrl-C / SIGTERM.
+pub async fn serve(node: Node, config: ServerConfig, listen: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "chainwatch serving");
+    let app = api::router(state(node, config));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let ctrl_c = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            #[cfg(unix)]
+            let term = async {
+                if let Ok(mut s) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                {
+                    s.recv().await;
+                }
+            };
+            #[cfg(not(unix))]
+            let term = std::future::pending::<()>();
+            tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+            tracing::info!("shutting down");
+        })
+        .await
+}
+
+/// A server running on a background task.
+pub struct Running {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its state.
+    pub state: api::Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a server on `listen` (port 0 picks a free port) on the current runtime.
+pub async fn spawn(
+    node: Node,
+    config: ServerConfig,
+    listen: SocketAddr,
+) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let st = state(node, config);
+    let app = api::router(st.clone());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Running {
+        addr,
+        state: st,
+        task,
+    })
+}
+
+/// Installs the global `tracing` subscriber: JSON lines when `json`, text otherwise;
+/// level from `RUST_LOG` (default `info`). Safe to call twice.
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
+}

@@ -1,0 +1,472 @@
+//! The persistence interface of the server: one async trait, [`IntelStore`], with the
+//! records it speaks in. [`crate::sqlite::SqliteStore`] implements it today; a PostgreSQL
+//! implementation comes next, so nothing here assumes SQLite (ids are `i64`, times are
+//! microseconds or STIX strings, visibility is decided by the store from a
+//! [`Reader`] so it can be pushed into the query of either database).
+
+use async_trait::async_trait;
+use chainwatch_intel::audit::{AuditEntry, AuditEvent, AuditHead};
+use chainwatch_intel::policy::Reader;
+use chainwatch_intel::stix::ObjectInfo;
+use chainwatch_intel::taxii::{Cursor, Filter};
+use chainwatch_intel::tlp::Tlp;
+use serde::{Deserialize, Serialize};
+
+/// Errors of a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A name or id that must be unique is taken.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// A referenced record does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(String),
+}
+
+/// Result of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads, writes, deletes any object in writable collections.
+    Admin,
+    /// Reads and writes; deletes its organisation's objects.
+    Analyst,
+    /// Reads only.
+    Reader,
+}
+
+impl Role {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Reader => "reader",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "analyst" => Some(Role::Analyst),
+            "reader" => Some(Role::Reader),
+            _ => None,
+        }
+    }
+}
+
+/// A community of organisations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Community {
+    /// Database id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+}
+
+/// An organisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Org {
+    /// Database id.
+    pub id: i64,
+    /// Name (unique).
+    pub name: String,
+    /// `exchange`, `agency`, `fiu`, `vendor`.
+    pub kind: String,
+    /// STIX identity id.
+    pub identity_id: String,
+    /// Organisation this one is a client of (TLP:AMBER reaches clients of recipients).
+    pub client_of: Option<i64>,
+    /// Communities it belongs to.
+    pub communities: Vec<Community>,
+    /// Creation time.
+    pub created: String,
+}
+
+/// A new organisation.
+#[derive(Clone, Debug)]
+pub struct NewOrg {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// STIX identity id.
+    pub identity_id: String,
+    /// Client of.
+    pub client_of: Option<i64>,
+    /// Communities (ids).
+    pub communities: Vec<i64>,
+}
+
+/// A user (without secrets).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct User {
+    /// Database id.
+    pub id: i64,
+    /// Name (unique on the node).
+    pub name: String,
+    /// Organisation id.
+    pub org_id: i64,
+    /// Organisation name.
+    pub org: String,
+    /// Role.
+    pub role: Role,
+    /// Disabled users cannot authenticate.
+    pub disabled: bool,
+    /// Creation time.
+    pub created: String,
+}
+
+/// An API token record (the token itself is never stored).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenRecord {
+    /// Database id (for revocation).
+    pub id: i64,
+    /// Owner.
+    pub user: String,
+    /// Label.
+    pub label: Option<String>,
+    /// First characters of the token, to recognise it.
+    pub prefix: String,
+    /// Creation time.
+    pub created: String,
+    /// Revoked.
+    pub revoked: bool,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    /// User id.
+    pub user_id: i64,
+    /// User name.
+    pub user: String,
+    /// Role.
+    pub role: Role,
+    /// Organisation.
+    pub org_id: i64,
+    /// Organisation name.
+    pub org: String,
+    /// Organisation identity id.
+    pub org_identity: String,
+    /// Client of.
+    pub client_of: Option<i64>,
+    /// Communities of the organisation.
+    pub communities: Vec<i64>,
+}
+
+impl Principal {
+    /// The policy's view of the caller.
+    pub fn reader(&self) -> Reader {
+        Reader {
+            org: self.org_id,
+            client_of: self.client_of,
+            communities: self.communities.clone(),
+        }
+    }
+}
+
+/// A collection grant to one organisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Grant {
+    /// Organisation id.
+    pub org_id: i64,
+    /// May read.
+    pub read: bool,
+    /// May write.
+    pub write: bool,
+}
+
+/// A TAXII collection and who may use it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Collection {
+    /// TAXII id (UUID).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Members of this community read and write it.
+    pub community_id: Option<i64>,
+    /// Anyone may read it (objects stay subject to TLP: anonymous callers see CLEAR only).
+    pub public_read: bool,
+    /// Per-organisation grants.
+    pub grants: Vec<Grant>,
+    /// Creation time.
+    pub created: String,
+}
+
+impl Collection {
+    /// Whether `p` may read the collection.
+    pub fn can_read(&self, p: Option<&Principal>) -> bool {
+        if self.public_read {
+            return true;
+        }
+        let Some(p) = p else { return false };
+        self.community_id
+            .is_some_and(|c| p.communities.contains(&c))
+            || self.grants.iter().any(|g| g.org_id == p.org_id && g.read)
+    }
+
+    /// Whether `p` may write to the collection.
+    pub fn can_write(&self, p: Option<&Principal>) -> bool {
+        let Some(p) = p else { return false };
+        if p.role == Role::Reader {
+            return false;
+        }
+        self.community_id
+            .is_some_and(|c| p.communities.contains(&c))
+            || self.grants.iter().any(|g| g.org_id == p.org_id && g.write)
+    }
+}
+
+/// A new collection.
+#[derive(Clone, Debug)]
+pub struct NewCollection {
+    /// TAXII id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Community.
+    pub community_id: Option<i64>,
+    /// Public read.
+    pub public_read: bool,
+    /// Grants.
+    pub grants: Vec<Grant>,
+}
+
+/// An object to store.
+#[derive(Clone, Debug)]
+pub struct NewObject {
+    /// What validation found.
+    pub info: ObjectInfo,
+    /// Effective TLP level.
+    pub tlp: Tlp,
+    /// Recipient organisations.
+    pub recipients: Vec<i64>,
+    /// The object's JSON text.
+    pub body: String,
+}
+
+/// An object as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Storage sequence number.
+    pub seq: i64,
+    /// `date_added`, microseconds.
+    pub date_added: i64,
+    /// STIX id.
+    pub stix_id: String,
+    /// STIX type.
+    pub stix_type: String,
+    /// Version as written (or the `date_added` for objects without one).
+    pub version: String,
+    /// Version, microseconds.
+    pub version_us: i64,
+    /// `spec_version`.
+    pub spec_version: String,
+    /// Level.
+    pub tlp: Tlp,
+    /// Author organisation.
+    pub author_org: i64,
+    /// JSON text.
+    pub body: String,
+}
+
+impl StoredObject {
+    /// The position after this object.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            date_added: self.date_added,
+            seq: self.seq,
+        }
+    }
+}
+
+/// A query of one collection's objects, run with the reader's visibility.
+#[derive(Clone, Debug)]
+pub struct ObjectQuery {
+    /// Collection id.
+    pub collection: String,
+    /// The caller (`None`: anonymous).
+    pub reader: Option<Reader>,
+    /// Filters (`limit` is taken from here).
+    pub filter: Filter,
+    /// Continue after this position.
+    pub after: Option<Cursor>,
+    /// Ignore `match[version]` and return every visible version (versions endpoint).
+    pub all_versions: bool,
+    /// Return only ids/versions/dates (manifest, versions): the body may be left empty.
+    pub without_body: bool,
+}
+
+/// What storing one object did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// Stored as a new row.
+    Added {
+        /// Row.
+        seq: i64,
+        /// Version as stored.
+        version: String,
+    },
+    /// The same id and version (or identical content) was there already.
+    Duplicate {
+        /// The existing row.
+        seq: i64,
+        /// Version.
+        version: String,
+    },
+}
+
+impl AddOutcome {
+    /// The row.
+    pub fn seq(&self) -> i64 {
+        match self {
+            AddOutcome::Added { seq, .. } | AddOutcome::Duplicate { seq, .. } => *seq,
+        }
+    }
+
+    /// The version.
+    pub fn version(&self) -> &str {
+        match self {
+            AddOutcome::Added { version, .. } | AddOutcome::Duplicate { version, .. } => version,
+        }
+    }
+}
+
+/// A stored report (one submission through `/api/reports`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportRecord {
+    /// Report id (the incident id, or the bundle id of a raw bundle).
+    pub id: String,
+    /// Collection.
+    pub collection: String,
+    /// Title.
+    pub title: String,
+    /// TLP.
+    #[schema(value_type = String)]
+    pub tlp: Tlp,
+    /// Author organisation id.
+    pub author_org: i64,
+    /// Author organisation name.
+    pub author: String,
+    /// Recipient organisations.
+    pub recipients: Vec<i64>,
+    /// Actor name, when attributed.
+    pub actor: Option<String>,
+    /// Creation time.
+    pub created: String,
+    /// Short summary (JSON: chain, totals, addresses).
+    #[schema(value_type = Object)]
+    pub summary: serde_json::Value,
+}
+
+/// A TAXII status resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusRecord {
+    /// Status id.
+    pub id: String,
+    /// Organisation that may read it.
+    pub org_id: i64,
+    /// The status resource JSON.
+    pub body: serde_json::Value,
+}
+
+/// The persistence interface.
+#[async_trait]
+pub trait IntelStore: Send + Sync + 'static {
+    /// Creates a community.
+    async fn create_community(&self, name: &str) -> StoreResult<Community>;
+    /// A community by name.
+    async fn community(&self, name: &str) -> StoreResult<Option<Community>>;
+    /// Creates an organisation.
+    async fn create_org(&self, new: NewOrg) -> StoreResult<Org>;
+    /// An organisation by name or identity id.
+    async fn org(&self, name_or_identity: &str) -> StoreResult<Option<Org>>;
+    /// Every organisation.
+    async fn orgs(&self) -> StoreResult<Vec<Org>>;
+    /// Creates a user.
+    async fn create_user(
+        &self,
+        org_id: i64,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> StoreResult<User>;
+    /// A user and its password hash.
+    async fn user(&self, name: &str) -> StoreResult<Option<(User, String)>>;
+    /// Disables or enables a user (revokes its password and tokens).
+    async fn set_user_disabled(&self, name: &str, disabled: bool) -> StoreResult<bool>;
+    /// Records a token by its SHA-256.
+    async fn create_token(
+        &self,
+        user_id: i64,
+        sha256_hex: &str,
+        prefix: &str,
+        label: Option<&str>,
+    ) -> StoreResult<TokenRecord>;
+    /// Revokes a token by id.
+    async fn revoke_token(&self, id: i64) -> StoreResult<bool>;
+    /// The caller owning a token (active user, unrevoked token).
+    async fn principal_by_token(&self, sha256_hex: &str) -> StoreResult<Option<Principal>>;
+    /// The caller of an active user.
+    async fn principal_by_user(&self, user_id: i64) -> StoreResult<Option<Principal>>;
+    /// Creates a collection.
+    async fn create_collection(&self, new: NewCollection) -> StoreResult<Collection>;
+    /// Every collection.
+    async fn collections(&self) -> StoreResult<Vec<Collection>>;
+    /// A collection by id.
+    async fn collection(&self, id: &str) -> StoreResult<Option<Collection>>;
+    /// Stores objects in a collection atomically, with an audit entry (and links them to
+    /// a report when `report` is given).
+    async fn add_objects(
+        &self,
+        collection: &str,
+        author_org: i64,
+        objects: Vec<NewObject>,
+        report: Option<ReportRecord>,
+        audit: AuditEvent,
+    ) -> StoreResult<Vec<AddOutcome>>;
+    /// Objects of a collection visible to the reader, in `date_added` order, at most
+    /// `filter.limit + 1` (the extra one tells whether there are more).
+    async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>>;
+    /// Deletes rows, with an audit entry.
+    async fn delete_objects(&self, seqs: Vec<i64>, audit: AuditEvent) -> StoreResult<usize>;
+    /// Saves a status resource.
+    async fn put_status(&self, status: StatusRecord) -> StoreResult<()>;
+    /// A status resource.
+    async fn status(&self, id: &str) -> StoreResult<Option<StatusRecord>>;
+    /// Reports visible to the reader, newest first, optionally matching text.
+    async fn reports(
+        &self,
+        reader: Option<Reader>,
+        text: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<ReportRecord>>;
+    /// A report visible to the reader.
+    async fn report(&self, id: &str, reader: Option<Reader>) -> StoreResult<Option<ReportRecord>>;
+    /// The objects of a report visible to the reader.
+    async fn report_objects(
+        &self,
+        id: &str,
+        reader: Option<Reader>,
+    ) -> StoreResult<Vec<StoredObject>>;
+    /// Appends an audit entry.
+    async fn audit(&self, event: AuditEvent) -> StoreResult<()>;
+    /// The whole audit log in order, and its signed head (`None` before the first write).
+    async fn audit_log(&self) -> StoreResult<(Vec<AuditEntry>, Option<(AuditHead, String)>)>;
+    /// A node setting.
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Sets a node setting.
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
+}

@@ -1,0 +1,691 @@
+//! TAXII 2.1 endpoints under `/taxii2/` with one API root, `/taxii2/root/`.
+//!
+//! Every answer is `application/taxii+json;version=2.1`; requests must accept it (406)
+//! and POSTs must send it (415). A collection the caller may not read is unknown (404),
+//! and so is every object the caller is not cleared for: lists leave it out, and the
+//! object, versions, status and delete endpoints answer 404 exactly as for an id that
+//! was never stored.
+
+use crate::api::{caller, event, ApiError, Shared};
+use crate::store::{
+    AddOutcome, Collection, NewObject, ObjectQuery, Principal, Role, StatusRecord, StoredObject,
+};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chainwatch_intel::policy::read_is_audited;
+use chainwatch_intel::report::RECIPIENTS_PROPERTY;
+use chainwatch_intel::stix::{self, format_timestamp_us};
+use chainwatch_intel::taxii::{
+    accepts_taxii, envelope_json, is_taxii_content_type, parse_filter, Filter, NextToken,
+    MEDIA_TYPE_STIX, MEDIA_TYPE_TAXII, NEXT_TTL_SECS,
+};
+use chainwatch_intel::tlp::effective_level;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+type Q = Query<Vec<(String, String)>>;
+
+const API_ROOT: &str = "/taxii2/root/";
+
+/// TAXII routes.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/taxii2/", get(discovery))
+        .route(API_ROOT, get(api_root))
+        .route("/taxii2/root/status/{status_id}/", get(status))
+        .route("/taxii2/root/collections/", get(collections))
+        .route("/taxii2/root/collections/{cid}/", get(collection))
+        .route("/taxii2/root/collections/{cid}/manifest/", get(manifest))
+        .route(
+            "/taxii2/root/collections/{cid}/objects/",
+            get(get_objects).post(add_objects),
+        )
+        .route(
+            "/taxii2/root/collections/{cid}/objects/{oid}/",
+            get(get_object).delete(delete_object),
+        )
+        .route(
+            "/taxii2/root/collections/{cid}/objects/{oid}/versions/",
+            get(versions),
+        )
+}
+
+fn taxii_response(status: StatusCode, body: String, extra: &[(&'static str, String)]) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(MEDIA_TYPE_TAXII),
+    );
+    for (k, v) in extra {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(*k, v);
+        }
+    }
+    r
+}
+
+fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
+    let a = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if accepts_taxii(a) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable",
+            format!("the Accept header must admit {MEDIA_TYPE_TAXII}"),
+        )
+        .taxii())
+    }
+}
+
+/// Common start of a TAXII handler: Accept, then the caller.
+async fn begin(st: &Shared, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    check_accept(headers)?;
+    caller(st, headers).await.map_err(ApiError::taxii)
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_default()
+}
+
+/// TAXII discovery.
+#[utoipa::path(get, path = "/taxii2/", tag = "taxii", responses((status = 200, description = "Discovery resource")))]
+pub async fn discovery(State(st): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    begin(&st, &headers).await?;
+    let root = format!("{}{API_ROOT}", base_url(&headers));
+    let body = json!({
+        "title": "chainwatch",
+        "description": "chainwatch exchange of theft reports (STIX 2.1, TLP 2.0)",
+        "default": root,
+        "api_roots": [root],
+    });
+    Ok(taxii_response(StatusCode::OK, body.to_string(), &[]))
+}
+
+/// The API root.
+#[utoipa::path(get, path = "/taxii2/root/", tag = "taxii", responses((status = 200, description = "API root resource")))]
+pub async fn api_root(State(st): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    begin(&st, &headers).await?;
+    let body = json!({
+        "title": "chainwatch",
+        "description": "Theft reports and chain forensics about DPRK crypto heists",
+        "versions": [MEDIA_TYPE_TAXII],
+        "max_content_length": st.config.max_body,
+    });
+    Ok(taxii_response(StatusCode::OK, body.to_string(), &[]))
+}
+
+/// A status resource (only the posting organisation sees it).
+#[utoipa::path(get, path = "/taxii2/root/status/{status_id}/", tag = "taxii", params(("status_id" = String, Path)),
+    responses((status = 200, description = "Status resource"), (status = 404, description = "Unknown status")))]
+pub async fn status(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = begin(&st, &headers).await?;
+    let s = st
+        .node
+        .store
+        .status(&id)
+        .await
+        .map_err(|e| ApiError::from(e).taxii())?;
+    match (s, p) {
+        (Some(s), Some(p)) if s.org_id == p.org_id => {
+            Ok(taxii_response(StatusCode::OK, s.body.to_string(), &[]))
+        }
+        _ => Err(ApiError::not_found("status").taxii()),
+    }
+}
+
+fn collection_json(c: &Collection, p: Option<&Principal>) -> Value {
+    let mut v = json!({
+        "id": c.id, "title": c.title,
+        "can_read": c.can_read(p), "can_write": c.can_write(p),
+        "media_types": [MEDIA_TYPE_STIX],
+    });
+    if let Some(d) = &c.description {
+        v["description"] = json!(d);
+    }
+    v
+}
+
+/// Collections the caller may read.
+#[utoipa::path(get, path = "/taxii2/root/collections/", tag = "taxii", responses((status = 200, description = "Collections resource")))]
+pub async fn collections(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = begin(&st, &headers).await?;
+    let cols: Vec<Value> = st
+        .node
+        .store
+        .collections()
+        .await
+        .map_err(|e| ApiError::from(e).taxii())?
+        .iter()
+        .filter(|c| c.can_read(p.as_ref()))
+        .map(|c| collection_json(c, p.as_ref()))
+        .collect();
+    let body = if cols.is_empty() {
+        json!({})
+    } else {
+        json!({ "collections": cols })
+    };
+    Ok(taxii_response(StatusCode::OK, body.to_string(), &[]))
+}
+
+async fn readable(st: &Shared, id: &str, p: Option<&Principal>) -> Result<Collection, ApiError> {
+    match st
+        .node
+        .store
+        .collection(id)
+        .await
+        .map_err(|e| ApiError::from(e).taxii())?
+    {
+        Some(c) if c.can_read(p) => Ok(c),
+        _ => Err(ApiError::not_found("collection").taxii()),
+    }
+}
+
+/// One collection.
+#[utoipa::path(get, path = "/taxii2/root/collections/{cid}/", tag = "taxii", params(("cid" = String, Path)),
+    responses((status = 200, description = "Collection resource"), (status = 404, description = "Unknown collection")))]
+pub async fn collection(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(cid): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = begin(&st, &headers).await?;
+    let c = readable(&st, &cid, p.as_ref()).await?;
+    Ok(taxii_response(
+        StatusCode::OK,
+        collection_json(&c, p.as_ref()).to_string(),
+        &[],
+    ))
+}
+
+fn bad(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()).taxii()
+}
+
+/// Runs a paged query for an endpoint; returns the rows of the page, `more` and `next`.
+async fn page(
+    st: &Shared,
+    p: Option<&Principal>,
+    cid: &str,
+    endpoint: &str,
+    filter: Filter,
+    all_versions: bool,
+    without_body: bool,
+) -> Result<(Vec<StoredObject>, bool, Option<String>), ApiError> {
+    let principal = p.map_or_else(|| "anonymous".to_string(), |p| p.user_id.to_string());
+    let now = chrono::Utc::now().timestamp();
+    let after = match &filter.next {
+        Some(t) => Some(
+            NextToken::decode(&st.node.next_key, t, now)
+                .and_then(|tok| tok.check(cid, endpoint, &principal, &filter))
+                .map_err(bad)?,
+        ),
+        None => None,
+    };
+    let limit = filter.limit;
+    let digest = filter.digest();
+    let mut rows = st
+        .node
+        .store
+        .query_objects(ObjectQuery {
+            collection: cid.to_string(),
+            reader: p.map(Principal::reader),
+            filter,
+            after,
+            all_versions,
+            without_body,
+        })
+        .await
+        .map_err(|e| ApiError::from(e).taxii())?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = match (more, rows.last()) {
+        (true, Some(last)) => Some(
+            NextToken {
+                collection: cid.to_string(),
+                endpoint: endpoint.to_string(),
+                principal,
+                filter: digest,
+                after: last.cursor(),
+                expires: now + NEXT_TTL_SECS,
+            }
+            .encode(&st.node.next_key),
+        ),
+        _ => None,
+    };
+    audit_reads(st, p, cid, endpoint, &rows).await?;
+    metrics::counter!("chainwatch_taxii_objects_served_total").increment(rows.len() as u64);
+    Ok((rows, more, next))
+}
+
+/// A compact list of ids for audit entries: every id up to 100, then a digest.
+fn id_list<'a>(ids: impl Iterator<Item = &'a str>) -> Value {
+    let ids: Vec<&str> = ids.collect();
+    if ids.len() <= 100 {
+        json!({"count": ids.len(), "ids": ids})
+    } else {
+        let mut h = Sha256::new();
+        for i in &ids {
+            h.update(i.as_bytes());
+            h.update(b"\n");
+        }
+        json!({"count": ids.len(), "ids_sha256": hex::encode(h.finalize()), "first_ids": &ids[..100]})
+    }
+}
+
+async fn audit_reads(
+    st: &Shared,
+    p: Option<&Principal>,
+    cid: &str,
+    endpoint: &str,
+    rows: &[StoredObject],
+) -> Result<(), ApiError> {
+    let sensitive: Vec<&StoredObject> = rows.iter().filter(|r| read_is_audited(r.tlp)).collect();
+    if sensitive.is_empty() {
+        return Ok(());
+    }
+    let mut detail = id_list(sensitive.iter().map(|r| r.stix_id.as_str()));
+    detail["endpoint"] = json!(endpoint);
+    detail["levels"] = json!(sensitive
+        .iter()
+        .map(|r| r.tlp.label())
+        .collect::<std::collections::BTreeSet<_>>());
+    st.node
+        .store
+        .audit(event(p, "taxii.read", cid, detail))
+        .await
+        .map_err(|e| ApiError::from(e).taxii())
+}
+
+fn date_headers(rows: &[StoredObject]) -> Vec<(&'static str, String)> {
+    match (rows.first(), rows.last()) {
+        (Some(f), Some(l)) => vec![
+            (
+                "X-TAXII-Date-Added-First",
+                format_timestamp_us(f.date_added),
+            ),
+            ("X-TAXII-Date-Added-Last", format_timestamp_us(l.date_added)),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+fn filter_of(st: &Shared, q: &[(String, String)]) -> Result<Filter, ApiError> {
+    parse_filter(q, st.config.default_page, st.config.max_page).map_err(bad)
+}
+
+/// The manifest of a collection.
+#[utoipa::path(get, path = "/taxii2/root/collections/{cid}/manifest/", tag = "taxii", params(("cid" = String, Path)),
+    responses((status = 200, description = "Manifest resource")))]
+pub async fn manifest(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(cid): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let p = begin(&st, &headers).await?;
+    readable(&st, &cid, p.as_ref()).await?;
+    let f = filter_of(&st, &q)?;
+    let (rows, more, next) = page(&st, p.as_ref(), &cid, "manifest", f, false, true).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({"id": r.stix_id, "date_added": format_timestamp_us(r.date_added),
+                   "version": r.version, "media_type": MEDIA_TYPE_STIX})
+        })
+        .collect();
+    let mut body = json!({"more": more});
+    if let Some(n) = next {
+        body["next"] = json!(n);
+    }
+    if !items.is_empty() {
+        body["objects"] = json!(items);
+    }
+    Ok(taxii_response(
+        StatusCode::OK,
+        body.to_string(),
+        &date_headers(&rows),
+    ))
+}
+
+/// Objects of a collection, paged.
+#[utoipa::path(get, path = "/taxii2/root/collections/{cid}/objects/", tag = "taxii", params(("cid" = String, Path)),
+    responses((status = 200, description = "Envelope"), (status = 400, description = "Bad filter or next token"), (status = 404, description = "Unknown collection")))]
+pub async fn get_objects(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(cid): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let p = begin(&st, &headers).await?;
+    readable(&st, &cid, p.as_ref()).await?;
+    let f = filter_of(&st, &q)?;
+    let (rows, more, next) = page(&st, p.as_ref(), &cid, "objects", f, false, false).await?;
+    let body = envelope_json(more, next.as_deref(), rows.iter().map(|r| r.body.as_str()));
+    Ok(taxii_response(StatusCode::OK, body, &date_headers(&rows)))
+}
+
+/// One object (its versions per `match[version]`, default the latest).
+#[utoipa::path(get, path = "/taxii2/root/collections/{cid}/objects/{oid}/", tag = "taxii", params(("cid" = String, Path), ("oid" = String, Path)),
+    responses((status = 200, description = "Envelope"), (status = 404, description = "Unknown object")))]
+pub async fn get_object(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path((cid, oid)): Path<(String, String)>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let p = begin(&st, &headers).await?;
+    readable(&st, &cid, p.as_ref()).await?;
+    let mut f = filter_of(&st, &q)?;
+    f.ids = vec![oid.clone()];
+    let paging = f.next.is_some();
+    let (rows, more, next) = page(
+        &st,
+        p.as_ref(),
+        &cid,
+        &format!("object:{oid}"),
+        f,
+        false,
+        false,
+    )
+    .await?;
+    if rows.is_empty() && !paging {
+        return Err(ApiError::not_found("object").taxii());
+    }
+    let body = envelope_json(more, next.as_deref(), rows.iter().map(|r| r.body.as_str()));
+    Ok(taxii_response(StatusCode::OK, body, &date_headers(&rows)))
+}
+
+/// The versions of an object.
+#[utoipa::path(get, path = "/taxii2/root/collections/{cid}/objects/{oid}/versions/", tag = "taxii", params(("cid" = String, Path), ("oid" = String, Path)),
+    responses((status = 200, description = "Versions resource"), (status = 404, description = "Unknown object")))]
+pub async fn versions(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path((cid, oid)): Path<(String, String)>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let p = begin(&st, &headers).await?;
+    readable(&st, &cid, p.as_ref()).await?;
+    let mut f = filter_of(&st, &q)?;
+    f.ids = vec![oid.clone()];
+    let paging = f.next.is_some();
+    let (rows, more, next) = page(
+        &st,
+        p.as_ref(),
+        &cid,
+        &format!("versions:{oid}"),
+        f,
+        true,
+        true,
+    )
+    .await?;
+    if rows.is_empty() && !paging {
+        return Err(ApiError::not_found("object").taxii());
+    }
+    let mut body =
+        json!({"more": more, "versions": rows.iter().map(|r| &r.version).collect::<Vec<_>>()});
+    if let Some(n) = next {
+        body["next"] = json!(n);
+    }
+    Ok(taxii_response(
+        StatusCode::OK,
+        body.to_string(),
+        &date_headers(&rows),
+    ))
+}
+
+/// Deletes an object's visible versions (all, or those `match[version]` selects).
+#[utoipa::path(delete, path = "/taxii2/root/collections/{cid}/objects/{oid}/", tag = "taxii", params(("cid" = String, Path), ("oid" = String, Path)),
+    responses((status = 200, description = "Deleted"), (status = 403, description = "Not allowed to delete"), (status = 404, description = "Unknown object")))]
+pub async fn delete_object(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path((cid, oid)): Path<(String, String)>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let p = begin(&st, &headers).await?;
+    let c = readable(&st, &cid, p.as_ref()).await?;
+    let mut f = filter_of(&st, &q)?;
+    if !q.iter().any(|(k, _)| k == "match[version]") {
+        f.versions.all = true;
+    }
+    f.ids = vec![oid.clone()];
+    f.limit = 100_000;
+    f.next = None;
+    let rows = st
+        .node
+        .store
+        .query_objects(ObjectQuery {
+            collection: cid.clone(),
+            reader: p.as_ref().map(Principal::reader),
+            filter: f,
+            after: None,
+            all_versions: false,
+            without_body: true,
+        })
+        .await
+        .map_err(|e| ApiError::from(e).taxii())?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found("object").taxii());
+    }
+    let forbidden = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "not allowed to delete this object",
+        )
+        .taxii()
+    };
+    let Some(pr) = p.as_ref().filter(|_| c.can_write(p.as_ref())) else {
+        return Err(forbidden());
+    };
+    if pr.role != Role::Admin && rows.iter().any(|r| r.author_org != pr.org_id) {
+        return Err(forbidden());
+    }
+    let detail =
+        json!({"id": oid, "versions": rows.iter().map(|r| &r.version).collect::<Vec<_>>()});
+    st.node
+        .store
+        .delete_objects(
+            rows.iter().map(|r| r.seq).collect(),
+            event(p.as_ref(), "taxii.delete", &cid, detail),
+        )
+        .await
+        .map_err(|e| ApiError::from(e).taxii())?;
+    Ok(taxii_response(StatusCode::OK, String::new(), &[]))
+}
+
+/// Resolves `x_chainwatch_recipients` (identity ids or organisation names) to org ids;
+/// names this node does not know are ignored (they may be another node's members).
+pub async fn recipients_of(st: &Shared, objects: &[Value]) -> Result<Vec<Vec<i64>>, ApiError> {
+    let any = objects.iter().any(|o| o.get(RECIPIENTS_PROPERTY).is_some());
+    let orgs = if any {
+        st.node.store.orgs().await?
+    } else {
+        Vec::new()
+    };
+    Ok(objects
+        .iter()
+        .map(|o| {
+            o.get(RECIPIENTS_PROPERTY)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(|r| orgs.iter().find(|g| g.identity_id == r || g.name == r))
+                        .map(|g| g.id)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect())
+}
+
+/// Validates objects for storage: all or nothing, with every reason (422).
+pub async fn prepare_objects(st: &Shared, objects: &[Value]) -> Result<Vec<NewObject>, ApiError> {
+    let mut errors = Vec::new();
+    let mut infos = Vec::with_capacity(objects.len());
+    for (i, o) in objects.iter().enumerate() {
+        match stix::validate_object(o) {
+            Ok(info) => infos.push(info),
+            Err(e) => {
+                if errors.len() < 20 {
+                    errors.push(format!("object {i}: {e}"));
+                }
+            }
+        }
+    }
+    if let Some(r) = objects.iter().find(|o| {
+        o.get(RECIPIENTS_PROPERTY)
+            .is_some_and(|r| !r.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+    }) {
+        errors.push(format!(
+            "{}: {RECIPIENTS_PROPERTY} must be a list of identity ids or organisation names",
+            stix::describe(r)
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid STIX",
+            format!("nothing was stored: {}", errors.join("; ")),
+        )
+        .taxii());
+    }
+    let recipients = recipients_of(st, objects).await?;
+    Ok(objects
+        .iter()
+        .zip(infos)
+        .zip(recipients)
+        .map(|((o, info), recipients)| NewObject {
+            info,
+            tlp: effective_level(o),
+            recipients,
+            body: o.to_string(),
+        })
+        .collect())
+}
+
+/// Adds objects (an envelope, or a bundle) to a collection.
+#[utoipa::path(post, path = "/taxii2/root/collections/{cid}/objects/", tag = "taxii", params(("cid" = String, Path)),
+    request_body(content = Object, content_type = "application/taxii+json;version=2.1", description = "Envelope {objects: [...]}"),
+    responses((status = 202, description = "Status resource"), (status = 400, description = "Malformed JSON"), (status = 403, description = "Not allowed to write"),
+              (status = 404, description = "Unknown collection"), (status = 413, description = "Body too large"), (status = 415, description = "Wrong Content-Type"),
+              (status = 422, description = "Invalid STIX, with the reasons; nothing stored")))]
+pub async fn add_objects(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(cid): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let p = begin(&st, &headers).await?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !is_taxii_content_type(ct) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            format!("Content-Type must be {MEDIA_TYPE_TAXII}"),
+        )
+        .taxii());
+    }
+    let body = body.map_err(|r| ApiError::new(r.status(), "Bad Body", r.body_text()).taxii())?;
+    let c = readable(&st, &cid, p.as_ref()).await?;
+    let Some(pr) = p.as_ref().filter(|_| c.can_write(p.as_ref())) else {
+        return Err(if p.is_none() {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "writing needs credentials",
+            )
+            .taxii()
+        } else {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "no write access to this collection",
+            )
+            .taxii()
+        });
+    };
+    let doc: Value =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let objects = match doc.get("objects") {
+        Some(Value::Array(a)) => a,
+        _ => return Err(bad("the body must be an envelope with an 'objects' list")),
+    };
+    if objects.is_empty() {
+        return Err(bad("the envelope has no objects"));
+    }
+    let request_ts = stix::now_timestamp();
+    let prepared = prepare_objects(&st, objects).await?;
+    let n = prepared.len();
+    let detail = id_list(prepared.iter().map(|o| o.info.id.as_str()));
+    let ids: Vec<String> = prepared.iter().map(|o| o.info.id.clone()).collect();
+    let outcomes = st
+        .node
+        .store
+        .add_objects(
+            &cid,
+            pr.org_id,
+            prepared,
+            None,
+            event(p.as_ref(), "taxii.add", &cid, detail),
+        )
+        .await
+        .map_err(|e| ApiError::from(e).taxii())?;
+    metrics::counter!("chainwatch_taxii_objects_added_total").increment(n as u64);
+    let successes: Vec<Value> = ids
+        .iter()
+        .zip(&outcomes)
+        .map(|(id, o)| match o {
+            AddOutcome::Added { version, .. } => json!({"id": id, "version": version}),
+            AddOutcome::Duplicate { version, .. } => {
+                json!({"id": id, "version": version, "message": "already present"})
+            }
+        })
+        .collect();
+    let status_id = uuid::Uuid::new_v4().to_string();
+    let status = json!({
+        "id": status_id, "status": "complete", "request_timestamp": request_ts,
+        "total_count": n, "success_count": n, "successes": successes,
+        "failure_count": 0, "pending_count": 0,
+    });
+    st.node
+        .store
+        .put_status(StatusRecord {
+            id: status_id,
+            org_id: pr.org_id,
+            body: status.clone(),
+        })
+        .await
+        .map_err(|e| ApiError::from(e).taxii())?;
+    Ok(taxii_response(
+        StatusCode::ACCEPTED,
+        status.to_string(),
+        &[],
+    ))
+}

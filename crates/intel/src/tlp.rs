@@ -173,12 +173,15 @@ pub fn markings_of(object: &Value) -> Vec<Tlp> {
 }
 
 /// The level an object is restricted to: its most restrictive TLP marking, or
-/// [`DEFAULT_UNMARKED`] when it has none.
+/// [`DEFAULT_UNMARKED`] when it has none — except unmarked `marking-definition` and
+/// `extension-definition` objects, which are CLEAR: they define vocabulary that every
+/// reader needs to interpret what it may see.
 pub fn effective_level(object: &Value) -> Tlp {
-    markings_of(object)
-        .into_iter()
-        .max()
-        .unwrap_or(DEFAULT_UNMARKED)
+    let default = match object.get("type").and_then(Value::as_str) {
+        Some("marking-definition" | "extension-definition") => Tlp::Clear,
+        _ => DEFAULT_UNMARKED,
+    };
+    markings_of(object).into_iter().max().unwrap_or(default)
 }
 
 #[cfg(test)]
@@ -208,6 +211,7 @@ mod tests {
         });
         assert_eq!(effective_level(&o), Tlp::Red);
         assert_eq!(effective_level(&json!({})), DEFAULT_UNMARKED);
+        assert_eq!(effective_level(&Tlp::Red.marking_definition()), Tlp::Clear);
         let clear =
             json!({"object_marking_refs": [Tlp::Clear.marking_id(), "marking-definition--x"]});
         assert_eq!(effective_level(&clear), Tlp::Clear);

@@ -88,6 +88,7 @@ pub fn demo(data: &Path, seed: u64, txs: u64) -> anyhow::Result<()> {
         min_sats: 0.0,
         until_height: None,
         chain: Some(chain),
+        save: Some("heist".into()),
         json: false,
     };
     crate::trace::trace(data, &args)?;

@@ -5,6 +5,7 @@ mod demo;
 mod entities;
 mod labels;
 mod lookup;
+mod screen;
 mod tags;
 mod trace;
 
@@ -139,6 +140,21 @@ enum Command {
     },
     /// Follow stolen funds from theft outputs to the services (exchanges, mixers) they reached.
     Trace(trace::TraceArgs),
+    /// Screen addresses: sanctions (OFAC), service tags, exposure to traced thefts, and a risk level.
+    Screen {
+        /// Addresses (up to 10,000).
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        /// Look this many payments back for indirect exposure.
+        #[arg(long, default_value_t = 3)]
+        max_hops: u32,
+        /// Chain (needed when the data directory holds several).
+        #[arg(long)]
+        chain: Option<Chain>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a simulated chain (real blk files) with a heist, its laundering and the ground truth.
     Sim {
         /// Output directory (gets blocks/, truth.json, tags.yaml, incident.json).
@@ -286,6 +302,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             what: TagsCommand::List { address, json },
         } => tags::list(&cli.data, address.as_deref(), json),
         Command::Trace(args) => trace::trace(&cli.data, &args),
+        Command::Screen {
+            addresses,
+            max_hops,
+            chain,
+            json,
+        } => screen::screen(&cli.data, chain, &addresses, max_hops, json),
         Command::Sim {
             out,
             seed,

@@ -123,6 +123,9 @@ pub struct TraceArgs {
     /// Chain (needed when the data directory holds several).
     #[arg(long)]
     pub chain: Option<Chain>,
+    /// Save the findings under this id (`DATA/findings/CHAIN/ID.json`) for `screen`.
+    #[arg(long)]
+    pub save: Option<String>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -151,13 +154,17 @@ pub fn run_trace(data: &Path, args: &TraceArgs) -> anyhow::Result<TraceResult> {
         min_sats: args.min_sats,
         until_height: args.until_height,
     };
-    Ok(taint::trace(
+    let r = taint::trace(
         &store,
         &|a| clusters.cluster_of(a),
         &services,
         &sources,
         &opts,
-    ))
+    );
+    if let Some(id) = &args.save {
+        crate::screen::save(data, &store, id, &r)?;
+    }
+    Ok(r)
 }
 
 /// `chainwatch trace`.

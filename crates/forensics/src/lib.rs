@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod coinjoin;
 pub mod explain;
 pub mod patterns;
+pub mod screen;
 pub mod taint;
 pub mod txio;
 

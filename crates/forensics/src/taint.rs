@@ -353,6 +353,10 @@ pub struct TraceResult {
     pub seconds: f64,
     /// Seconds spent following the taint (before building the report).
     pub follow_seconds: f64,
+    /// Every address that received tainted value: (addr_id, tainted sats, fewest hops), by
+    /// address id. Not serialized (screening builds its exposure index from it).
+    #[serde(skip)]
+    pub exposed: Vec<(u32, f64, u32)>,
 }
 
 /// A source output.
@@ -412,6 +416,7 @@ pub fn trace(
     // fewest-hops path, hops).
     let mut visited: Vec<(u32, f64, u32, u32, u32)> = Vec::new();
     let mut deposit_cache: IdMap<u32, Option<u32>> = IdMap::default();
+    let mut exposed: Vec<(u32, f64, u32)> = Vec::new();
     let mut tx = TxIo::default();
 
     // Is output `o` a deposit into a service: spent by a tx whose outputs all pay one service?
@@ -476,6 +481,9 @@ pub fn trace(
             } else {
                 (deposit_of(o, &mut deposit_cache, &mut tx), true)
             };
+            if amount >= opts.min_sats && amount > 0.0 {
+                exposed.push((a, amount, hops));
+            }
             if amount < opts.min_sats || amount <= 0.0 {
                 below += amount;
             } else if let Some(sc) = svc_cluster {
@@ -664,6 +672,20 @@ pub fn trace(
         txs_visited,
         seconds: started.elapsed().as_secs_f64(),
         follow_seconds,
+        exposed: {
+            exposed.sort_unstable_by_key(|e| e.0);
+            let mut merged: Vec<(u32, f64, u32)> = Vec::with_capacity(exposed.len());
+            for (a, s, h) in exposed {
+                match merged.last_mut() {
+                    Some(m) if m.0 == a => {
+                        m.1 += s;
+                        m.2 = m.2.min(h);
+                    }
+                    _ => merged.push((a, s, h)),
+                }
+            }
+            merged
+        },
     }
 }
 

@@ -125,9 +125,19 @@ pub fn guess(h: ChangeHeuristic, tx: &TxIo, facts: &dyn OutputFacts) -> Option<u
     }
 }
 
-/// The change output all `enabled` heuristics agree on, if any. An output paying one of the
-/// tx's own input addresses is never "change" here (the multi-input link already covers it).
+/// The change output all `enabled` heuristics agree on, if any; none when an output pays one of
+/// the tx's own input addresses (that output is the change, already linked by the inputs).
 pub fn combined(enabled: &[ChangeHeuristic], tx: &TxIo, facts: &dyn OutputFacts) -> Option<usize> {
+    // Change sent back to one of the inputs' own addresses is the change: the other outputs are
+    // payments (batched withdrawals of exchanges look so), and guessing among them would link
+    // the payees to the payer.
+    if tx
+        .outputs
+        .iter()
+        .any(|o| tx.inputs.iter().any(|i| i.addr == o.addr))
+    {
+        return None;
+    }
     let mut agreed = None;
     for &h in enabled {
         let g = guess(h, tx, facts)?;
@@ -137,9 +147,7 @@ pub fn combined(enabled: &[ChangeHeuristic], tx: &TxIo, facts: &dyn OutputFacts)
             Some(_) => return None,
         }
     }
-    let v = agreed?;
-    let addr = tx.outputs[v].addr;
-    (!tx.inputs.iter().any(|i| i.addr == addr)).then_some(v)
+    agreed
 }
 
 #[cfg(test)]

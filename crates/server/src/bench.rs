@@ -1,1 +1,393 @@
-//! `bench taxii`: TAXII POST and paged GET throughput against medallion.
+//! `bench taxii`: objects per second for TAXII POST and paged GET on loopback, for this
+//! server and for medallion (the OASIS reference TAXII server, memory backend) loaded
+//! with the same objects in the same run, plus this process's resident memory over the
+//! run (the server runs in-process, so it is the server's memory plus the bench client's).
+
+use crate::store::Role;
+use crate::{Node, ServerConfig};
+use base64::Engine;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Bench parameters.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Objects to load.
+    pub objects: usize,
+    /// Objects per POST.
+    pub batch: usize,
+    /// Objects per GET page.
+    pub page: usize,
+    /// Python interpreter with medallion installed (`None`: skip medallion).
+    pub python: Option<String>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            objects: 5000,
+            batch: 500,
+            page: 1000,
+            python: Some("python3".into()),
+        }
+    }
+}
+
+/// One server's figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Rates {
+    /// POST objects per second.
+    pub post_objects_per_s: f64,
+    /// Paged GET objects per second.
+    pub get_objects_per_s: f64,
+    /// Objects the paged GET returned.
+    pub get_objects: usize,
+    /// Pages.
+    pub pages: usize,
+}
+
+/// The bench's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchFigures {
+    /// Objects loaded.
+    pub objects: usize,
+    /// Objects per POST.
+    pub batch: usize,
+    /// Page size.
+    pub page: usize,
+    /// chainwatch.
+    pub chainwatch: Rates,
+    /// medallion (memory backend), when it ran.
+    pub medallion: Option<Rates>,
+    /// chainwatch ÷ medallion, POST.
+    pub post_ratio: Option<f64>,
+    /// chainwatch ÷ medallion, GET.
+    pub get_ratio: Option<f64>,
+    /// Resident memory of this process (server + bench client), MB: before loading, after
+    /// POST, after GET, after a second full GET pass.
+    pub rss_mb: Vec<f64>,
+    /// Why medallion did not run, if it did not.
+    pub medallion_error: Option<String>,
+}
+
+/// Errors of the bench.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Setting up the node failed.
+    #[error(transparent)]
+    Node(#[from] crate::NodeError),
+    /// I/O.
+    #[error("{0}")]
+    Io(String),
+    /// An HTTP exchange failed.
+    #[error("{0}")]
+    Http(String),
+}
+
+/// Resident set size of this process, bytes.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn objects(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({
+                "type": "indicator", "spec_version": "2.1",
+                "id": format!("indicator--{}", uuid::Uuid::new_v4()),
+                "created": "2025-01-01T00:00:00.000Z", "modified": "2025-01-01T00:00:00.000Z",
+                "name": format!("attacker wallet {i}"),
+                "description": "Address that received stolen funds in a simulated heist",
+                "pattern": format!("[cryptocurrency-wallet:value = 'bc1qbench{i:08}']"),
+                "pattern_type": "stix", "valid_from": "2025-01-01T00:00:00Z",
+                "labels": ["malicious-activity"],
+                "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
+            })
+        })
+        .collect()
+}
+
+const TAXII: &str = "application/taxii+json;version=2.1";
+
+async fn drive(
+    http: &reqwest::Client,
+    objects_url: &str,
+    auth: &str,
+    objs: &[Value],
+    batch: usize,
+    page: usize,
+) -> Result<Rates, BenchError> {
+    let t = Instant::now();
+    for chunk in objs.chunks(batch.max(1)) {
+        let r = http
+            .post(objects_url)
+            .header("Authorization", auth)
+            .header("Accept", TAXII)
+            .header("Content-Type", TAXII)
+            .body(json!({ "objects": chunk }).to_string())
+            .send()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        let s = r.status();
+        let body = r.text().await.unwrap_or_default();
+        if !s.is_success() {
+            return Err(BenchError::Http(format!("POST {objects_url}: {s}: {body}")));
+        }
+    }
+    let post = t.elapsed().as_secs_f64();
+    let (got, pages, get) = get_all(http, objects_url, auth, page).await?;
+    Ok(Rates {
+        post_objects_per_s: objs.len() as f64 / post,
+        get_objects_per_s: got as f64 / get,
+        get_objects: got,
+        pages,
+    })
+}
+
+async fn get_all(
+    http: &reqwest::Client,
+    objects_url: &str,
+    auth: &str,
+    page: usize,
+) -> Result<(usize, usize, f64), BenchError> {
+    let t = Instant::now();
+    let mut got = 0;
+    let mut pages = 0;
+    let mut next: Option<String> = None;
+    loop {
+        let mut q = vec![("limit".to_string(), page.to_string())];
+        if let Some(n) = &next {
+            q.push(("next".into(), n.clone()));
+        }
+        let r = http
+            .get(objects_url)
+            .query(&q)
+            .header("Authorization", auth)
+            .header("Accept", TAXII)
+            .send()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        let s = r.status();
+        let body = r
+            .bytes()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        if !s.is_success() {
+            return Err(BenchError::Http(format!(
+                "GET {objects_url}: {s}: {}",
+                String::from_utf8_lossy(&body)
+            )));
+        }
+        let v: Value =
+            serde_json::from_slice(&body).map_err(|e| BenchError::Http(e.to_string()))?;
+        got += v["objects"].as_array().map_or(0, Vec::len);
+        pages += 1;
+        match (v["more"].as_bool(), v["next"].as_str()) {
+            (Some(true), Some(n)) => next = Some(n.to_string()),
+            _ => break,
+        }
+        if pages > 1_000_000 {
+            break;
+        }
+    }
+    Ok((got, pages, t.elapsed().as_secs_f64()))
+}
+
+struct Medallion {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Drop for Medallion {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn start_medallion(python: &str, dir: &Path, page: usize) -> Result<Medallion, BenchError> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| BenchError::Io(e.to_string()))?
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let data = json!({
+        "/discovery": {"title": "medallion bench", "default": format!("{base}/api1/"), "api_roots": [format!("{base}/api1/")]},
+        "api1": {
+            "information": {"title": "bench", "versions": [TAXII], "max_content_length": 1_000_000_000u64},
+            "status": [],
+            "collections": [{
+                "id": "91a7b528-80eb-42ed-a74d-c6fbd5a26116", "title": "bench",
+                "can_read": true, "can_write": true,
+                "media_types": ["application/stix+json;version=2.1"],
+                "objects": [], "manifest": []
+            }]
+        }
+    });
+    let data_path = dir.join("medallion-data.json");
+    let conf_path = dir.join("medallion.json");
+    std::fs::write(&data_path, data.to_string()).map_err(|e| BenchError::Io(e.to_string()))?;
+    let conf = json!({
+        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
+                    "filename": data_path.to_string_lossy()},
+        "users": {"bench": "bench"},
+        "taxii": {"max_page_size": page}
+    });
+    std::fs::write(&conf_path, conf.to_string()).map_err(|e| BenchError::Io(e.to_string()))?;
+    let child = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg("import sys; from medallion.scripts.run import main; sys.exit(main())")
+        .arg("--host")
+        .arg("127.0.0.1")
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--log-level")
+        .arg("ERROR")
+        .arg(&conf_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| BenchError::Io(format!("cannot start medallion with {python}: {e}")))?;
+    let m = Medallion { child, url: base };
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = http
+            .get(format!("{}/taxii2/", m.url))
+            .header("Accept", TAXII)
+            .basic_auth("bench", Some("bench"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ok {
+            return Ok(m);
+        }
+        if Instant::now() > deadline {
+            return Err(BenchError::Io(
+                "medallion did not answer within 30 s (is it installed? pip install medallion)"
+                    .into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs the bench (on the current tokio runtime).
+pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> {
+    let dir = tempfile_dir()?;
+    let node = Node::open(dir.path()).await?;
+    let org = node.create_org("bench-org", "exchange", &[], None).await?;
+    node.create_user(&org.name, "bench", Role::Analyst, Some("bench".into()))
+        .await?;
+    let (_, token) = node.create_token("bench", Some("bench")).await?;
+    let coll = node.community_collection.clone();
+    let config = ServerConfig {
+        max_body: 64 << 20,
+        max_page: opts.page.max(1),
+        default_page: opts.page.max(1),
+    };
+    let server = crate::spawn(node, config, "127.0.0.1:0".parse().expect("address"))
+        .await
+        .map_err(|e| BenchError::Io(e.to_string()))?;
+    let objs = objects(opts.objects);
+    let http = reqwest::Client::new();
+    let mut rss = vec![rss_bytes() as f64 / 1e6];
+    let url = format!("{}/taxii2/root/collections/{coll}/objects/", server.url());
+    let bearer = format!("Bearer {token}");
+    let t = Instant::now();
+    for chunk in objs.chunks(opts.batch.max(1)) {
+        let r = http
+            .post(&url)
+            .header("Authorization", &bearer)
+            .header("Accept", TAXII)
+            .header("Content-Type", TAXII)
+            .body(json!({ "objects": chunk }).to_string())
+            .send()
+            .await
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        if !r.status().is_success() {
+            return Err(BenchError::Http(format!("POST: {}", r.status())));
+        }
+    }
+    let post = t.elapsed().as_secs_f64();
+    rss.push(rss_bytes() as f64 / 1e6);
+    let (got, pages, get) = get_all(&http, &url, &bearer, opts.page).await?;
+    rss.push(rss_bytes() as f64 / 1e6);
+    let _ = get_all(&http, &url, &bearer, opts.page).await?;
+    rss.push(rss_bytes() as f64 / 1e6);
+    let ours = Rates {
+        post_objects_per_s: objs.len() as f64 / post,
+        get_objects_per_s: got as f64 / get,
+        get_objects: got,
+        pages,
+    };
+    server.stop();
+
+    let (medallion, medallion_error) = match &opts.python {
+        None => (None, Some("skipped".to_string())),
+        Some(py) => match start_medallion(py, dir.path(), opts.page).await {
+            Ok(m) => {
+                let basic = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("bench:bench")
+                );
+                let murl = format!(
+                    "{}/api1/collections/91a7b528-80eb-42ed-a74d-c6fbd5a26116/objects/",
+                    m.url
+                );
+                let r = drive(&http, &murl, &basic, &objs, opts.batch, opts.page).await;
+                drop(m);
+                match r {
+                    Ok(r) => (Some(r), None),
+                    Err(e) => (None, Some(e.to_string())),
+                }
+            }
+            Err(e) => (None, Some(e.to_string())),
+        },
+    };
+    Ok(BenchFigures {
+        objects: opts.objects,
+        batch: opts.batch,
+        page: opts.page,
+        post_ratio: medallion
+            .as_ref()
+            .map(|m| ours.post_objects_per_s / m.post_objects_per_s),
+        get_ratio: medallion
+            .as_ref()
+            .map(|m| ours.get_objects_per_s / m.get_objects_per_s),
+        chainwatch: ours,
+        medallion,
+        rss_mb: rss,
+        medallion_error,
+    })
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> Result<TempDir, BenchError> {
+    let p = std::env::temp_dir().join(format!("chainwatch-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&p).map_err(|e| BenchError::Io(e.to_string()))?;
+    Ok(TempDir(p))
+}

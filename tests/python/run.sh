@@ -6,10 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY="${PYTHON:-python3}"
-cargo build --release -q -p chainwatch-server --example testserver
+# The dev profile: the tests just built every dependency for it (dependencies at opt-level 3).
+cargo build -q -p chainwatch-server --example testserver
 data="$(mktemp -d)"
 creds="$data/creds.json"
-./target/release/examples/testserver --data "$data/node" --listen 127.0.0.1:0 \
+./target/debug/examples/testserver --data "$data/node" --listen 127.0.0.1:0 \
   --galaxy ../shared/data/misp-galaxy/threat-actor.json >"$creds" 2>"$data/server.log" &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }

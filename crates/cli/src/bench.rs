@@ -43,6 +43,27 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// TAXII POST and paged GET objects/s beside medallion (memory backend) in the same run.
+    Taxii {
+        /// Objects to load.
+        #[arg(long, default_value_t = 5000)]
+        objects: usize,
+        /// Objects per POST.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Page size.
+        #[arg(long, default_value_t = 1000)]
+        page: usize,
+        /// Python with medallion installed.
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Skip medallion.
+        #[arg(long)]
+        no_medallion: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Simulator throughput: txs/s and MB/s of blk files written, ratio to sha256sum of them.
     Sim {
         /// Transactions to generate.
@@ -404,6 +425,20 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        BenchCommand::Taxii {
+            objects,
+            batch,
+            page,
+            python,
+            no_medallion,
+            json,
+        } => crate::intel_cmds::bench_taxii(
+            objects,
+            batch,
+            page,
+            (!no_medallion).then_some(python),
+            json,
+        ),
         BenchCommand::Sim { txs, runs, json } => {
             let runs = runs.max(1);
             let (mut sim_t, mut sha_t) = (Vec::new(), Vec::new());

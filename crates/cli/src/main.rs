@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod entities;
+mod intel_cmds;
 mod labels;
 mod lookup;
 mod screen;
@@ -154,6 +155,44 @@ enum Command {
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+    /// Run the exchange server (TAXII 2.1 at /taxii2/, REST at /api/, Swagger at /api/docs, /metrics).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Largest request body in bytes (413 above).
+        #[arg(long, default_value_t = 10 << 20)]
+        max_body: usize,
+        /// Largest TAXII page.
+        #[arg(long, default_value_t = 1000)]
+        max_page: usize,
+        /// Log JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Organisations, communities, users, tokens, collections, revocation.
+    Admin {
+        #[command(subcommand)]
+        what: intel_cmds::AdminCommand,
+    },
+    /// Submit theft reports to a server.
+    Report {
+        #[command(subcommand)]
+        what: intel_cmds::ReportCommand,
+    },
+    /// Check the Ed25519 signatures of a STIX bundle's objects.
+    Verify {
+        /// Bundle file.
+        file: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        what: intel_cmds::AuditCommand,
     },
     /// Write a simulated chain (real blk files) with a heist, its laundering and the ground truth.
     Sim {
@@ -330,6 +369,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             demo::sim(&cfg, &out, json)
         }
+        Command::Serve {
+            listen,
+            max_body,
+            max_page,
+            log_json,
+        } => intel_cmds::serve(&cli.data, listen, max_body, max_page, log_json),
+        Command::Admin { what } => intel_cmds::admin(&cli.data, what),
+        Command::Report { what } => intel_cmds::report(what),
+        Command::Verify { file, json } => intel_cmds::verify(&file, json),
+        Command::Audit { what } => intel_cmds::audit(&cli.data, what),
         Command::Demo { seed, txs } => demo::demo(&cli.data, seed, txs),
         Command::Bench { what } => bench::run(what),
     }

@@ -3,100 +3,31 @@
 use crate::entities::{open_clusters, open_store};
 use crate::labels::Labels;
 use crate::BadInput;
-use chainwatch_chain::from_hex;
 use chainwatch_chain::store::Store;
+use chainwatch_forensics::sources::{self, OutRef};
 use chainwatch_forensics::taint::{self, Method, Source, TraceOptions, TraceResult};
 use chainwatch_types::Chain;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// One `TXID` or `TXID:VOUT` reference.
-fn parse_ref(s: &str) -> anyhow::Result<(String, Option<u32>)> {
-    let (txid, vout) = match s.split_once(':') {
-        Some((t, v)) => {
-            let v = v
-                .parse::<u32>()
-                .map_err(|_| BadInput(format!("'{s}': output index is not a number")))?;
-            (t, Some(v))
-        }
-        None => (s, None),
-    };
-    if txid.len() != 64 || from_hex(txid).is_none() {
-        return Err(BadInput(format!("'{s}': not a txid (64 hex digits) or txid:vout")).into());
-    }
-    Ok((txid.to_string(), vout))
+fn parse_ref(s: &str) -> anyhow::Result<OutRef> {
+    sources::parse_ref(s).map_err(|e| BadInput(e.to_string()).into())
 }
 
 /// Reads an incident file: the simulator's `incident.json` (`{victim, txids, outputs}`) or a
 /// report JSON (`stolen_outputs` as strings or `{txid, vout}` objects).
-pub fn incident_refs(path: &Path) -> anyhow::Result<Vec<(String, Option<u32>)>> {
+pub fn incident_refs(path: &Path) -> anyhow::Result<Vec<OutRef>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| BadInput(format!("{}: not JSON: {e}", path.display())))?;
-    let mut refs = Vec::new();
-    for key in ["outputs", "stolen_outputs"] {
-        if let Some(list) = v.get(key).and_then(Value::as_array) {
-            for item in list {
-                match item {
-                    Value::String(s) => refs.push(parse_ref(s)?),
-                    Value::Object(o) => {
-                        let txid = o.get("txid").and_then(Value::as_str).unwrap_or_default();
-                        let vout = o.get("vout").and_then(Value::as_u64).map(|v| v as u32);
-                        let (t, _) = parse_ref(txid)?;
-                        refs.push((t, vout));
-                    }
-                    _ => {
-                        return Err(BadInput(format!(
-                            "{}: `{key}` items must be \"txid:vout\"",
-                            path.display()
-                        ))
-                        .into())
-                    }
-                }
-            }
-        }
-    }
-    if refs.is_empty() {
-        if let Some(list) = v.get("txids").and_then(Value::as_array) {
-            for t in list {
-                refs.push(parse_ref(t.as_str().unwrap_or_default())?);
-            }
-        }
-    }
-    if refs.is_empty() {
-        return Err(BadInput(format!(
-            "{}: no `outputs`, `stolen_outputs` or `txids`",
-            path.display()
-        ))
-        .into());
-    }
-    Ok(refs)
+    sources::incident_refs(&v).map_err(|e| BadInput(format!("{}: {e}", path.display())).into())
 }
 
 /// Resolves references to source outputs in the store.
-pub fn resolve_sources(
-    store: &Store,
-    refs: &[(String, Option<u32>)],
-) -> anyhow::Result<Vec<Source>> {
-    let mut out = Vec::new();
-    for (txid, vout) in refs {
-        let hash = from_hex(txid).expect("checked");
-        let t = store
-            .tx_by_txid(&hash)
-            .ok_or_else(|| BadInput(format!("tx {txid} is not in the store")))?;
-        let outs = store.tx_outputs(t);
-        match vout {
-            Some(v) if *v < outs.end - outs.start => out.push(Source {
-                out_num: outs.start + v,
-            }),
-            Some(v) => return Err(BadInput(format!("tx {txid} has no output {v}")).into()),
-            None => out.extend(outs.map(|o| Source { out_num: o })),
-        }
-    }
-    out.sort_by_key(|s| s.out_num);
-    out.dedup_by_key(|s| s.out_num);
-    Ok(out)
+pub fn resolve_sources(store: &Store, refs: &[OutRef]) -> anyhow::Result<Vec<Source>> {
+    sources::resolve_sources(store, refs).map_err(|e| BadInput(e.to_string()).into())
 }
 
 /// Arguments of `trace`.

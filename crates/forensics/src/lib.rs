@@ -5,8 +5,11 @@ pub mod change;
 pub mod cluster;
 pub mod coinjoin;
 pub mod explain;
+pub mod labels;
 pub mod patterns;
 pub mod screen;
+pub mod screening;
+pub mod sources;
 pub mod taint;
 pub mod txio;
 

@@ -236,6 +236,7 @@ pub fn serve(
             max_body,
             max_page: max_page.max(1),
             default_page: 100.min(max_page.max(1)),
+            ..Default::default()
         };
         chainwatch_server::serve(node, config, listen)
             .await

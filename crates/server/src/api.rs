@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub max_page: usize,
     /// Page size without `limit`.
     pub default_page: usize,
+    /// Background tracing, alerts, screening.
+    pub watch: crate::watch::WatchConfig,
 }
 
 impl Default for ServerConfig {
@@ -35,12 +37,15 @@ impl Default for ServerConfig {
             max_body: 10 << 20,
             max_page: 1000,
             default_page: 100,
+            watch: crate::watch::WatchConfig::default(),
         }
     }
 }
 
 /// State shared by the handlers.
 pub struct AppState {
+    /// Background traces, alerts, screening.
+    pub watch: std::sync::Arc<crate::watch::Watch>,
     /// The node.
     pub node: Node,
     /// Credential checks.
@@ -294,6 +299,7 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .merge(crate::taxii_api::routes())
         .merge(crate::reports::routes())
+        .merge(crate::watch_api::routes())
         .route("/metrics", get(metrics_endpoint))
         .route("/api/node", get(node_info))
         .route("/healthz", get(healthz))

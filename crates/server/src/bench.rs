@@ -294,6 +294,7 @@ pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> 
         max_body: 64 << 20,
         max_page: opts.page.max(1),
         default_page: opts.page.max(1),
+        ..Default::default()
     };
     let server = crate::spawn(node, config, "127.0.0.1:0".parse().expect("address"))
         .await

@@ -19,6 +19,8 @@ pub mod reports;
 pub mod sqlite;
 pub mod store;
 pub mod taxii_api;
+pub mod watch;
+pub mod watch_api;
 
 pub use api::{AppState, ServerConfig};
 pub use node::{Node, NodeError};
@@ -28,7 +30,9 @@ use std::sync::Arc;
 
 /// Builds the shared state of a node.
 pub fn state(node: Node, config: ServerConfig) -> api::Shared {
+    let watch = watch::Watch::new(&node.data_dir, node.store.clone(), config.watch.clone());
     Arc::new(AppState {
+        watch,
         node,
         auth: auth::Authenticator::default(),
         config,
@@ -40,7 +44,9 @@ pub fn state(node: Node, config: ServerConfig) -> api::Shared {
 pub async fn serve(node: Node, config: ServerConfig, listen: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "chainwatch serving");
-    let app = api::router(state(node, config));
+    let st = state(node, config);
+    st.watch.start();
+    let app = api::router(st);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let ctrl_c = async {
@@ -92,6 +98,7 @@ pub async fn spawn(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let st = state(node, config);
+    st.watch.start();
     let app = api::router(st.clone());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

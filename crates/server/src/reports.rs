@@ -158,6 +158,7 @@ pub async fn submit(
     let reporter = org_identity(&reporter_org);
     let now = stix::now_timestamp();
 
+    let mut theft_ext = Value::Null;
     let (mut objects, own, record_base): (Vec<Value>, Vec<String>, ReportRecord) = if is_bundle {
         let objs = stix::bundle_objects(&doc).map_err(|e| unprocessable(e.to_string()))?;
         if objs.is_empty() {
@@ -234,6 +235,7 @@ pub async fn submit(
             .and_then(|a| a.iter().find(|o| o["type"] == "incident"))
             .map(|o| o["extensions"][THEFT_EXTENSION_ID].clone())
             .unwrap_or_default();
+        theft_ext = inc.clone();
         let rec = ReportRecord {
             id: mapped.incident_id.clone(),
             collection: col.id.clone(),
@@ -303,6 +305,18 @@ pub async fn submit(
     let id = record.id.clone();
     let title = record.title.clone();
     let tlp = record.tlp;
+    let job = (!theft_ext.is_null()).then(|| crate::watch::Job {
+        report: record.id.clone(),
+        theft: theft_ext.clone(),
+        access: chainwatch_intel::policy::ObjectAccess {
+            level: record.tlp,
+            author_org: pr.org_id,
+            author_communities: pr.communities.clone(),
+            recipients: record.recipients.clone(),
+        },
+        meta: json!({"title": record.title, "victim": record.summary["victim"],
+                     "actor": record.actor}),
+    });
     st.node
         .store
         .add_objects(
@@ -319,6 +333,9 @@ pub async fn submit(
             }
             o => o.into(),
         })?;
+    if let Some(job) = job {
+        st.watch.submit(job);
+    }
     let out = Submitted {
         id,
         collection: col.id,

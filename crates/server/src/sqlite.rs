@@ -18,7 +18,10 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_watch.sql"),
+];
 const POOL_MAX: usize = 8;
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -1073,4 +1076,251 @@ impl IntelStore for SqliteStore {
         })
         .await
     }
+
+    async fn add_org_addresses(
+        &self,
+        org_id: i64,
+        chain: &str,
+        addresses: Vec<(String, Option<String>)>,
+    ) -> StoreResult<usize> {
+        let chain = chain.to_string();
+        self.write(move |tx, _, _| {
+            let mut n = 0;
+            for (a, label) in addresses {
+                n += tx
+                    .execute(
+                        "INSERT OR IGNORE INTO org_addresses (org_id, chain, address, label) VALUES (?, ?, ?, ?)",
+                        params![org_id, chain, a, label],
+                    )
+                    .map_err(db)?;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn org_addresses(
+        &self,
+        org_id: Option<i64>,
+    ) -> StoreResult<Vec<(i64, String, String, Option<String>)>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT org_id, chain, address, label FROM org_addresses \
+                     WHERE (?1 IS NULL OR org_id = ?1) ORDER BY org_id, chain, address",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map([org_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn put_findings(&self, report_id: &str, body: String) -> StoreResult<()> {
+        let id = report_id.to_string();
+        self.write(move |tx, _, _| {
+            tx.execute(
+                "INSERT OR REPLACE INTO findings (report_id, body, updated) VALUES (?, ?, ?)",
+                params![id, body, now_us()],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn findings(&self, report_id: &str) -> StoreResult<Option<String>> {
+        let id = report_id.to_string();
+        self.read(move |c| {
+            c.query_row("SELECT body FROM findings WHERE report_id = ?", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn upsert_alert(
+        &self,
+        org_id: i64,
+        report_id: &str,
+        alert: serde_json::Value,
+    ) -> StoreResult<Option<AlertRecord>> {
+        let id = report_id.to_string();
+        self.write(move |tx, _, _| {
+            let body = alert.to_string();
+            let old: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, body FROM alerts WHERE org_id = ? AND report_id = ?",
+                    params![org_id, id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let now = now_us();
+            let aid = match old {
+                Some((_, b)) if b == body => return Ok(None),
+                Some((aid, _)) => {
+                    tx.execute(
+                        "UPDATE alerts SET body = ?, updated = ?, state = 'new' WHERE id = ?",
+                        params![body, now, aid],
+                    )
+                    .map_err(db)?;
+                    aid
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO alerts (org_id, report_id, state, created, updated, body) VALUES (?, ?, 'new', ?, ?, ?)",
+                        params![org_id, id, now, now, body],
+                    )
+                    .map_err(db)?;
+                    tx.last_insert_rowid()
+                }
+            };
+            tx.query_row(
+                "SELECT id, org_id, state, created, updated, body FROM alerts WHERE id = ?",
+                [aid],
+                row_alert,
+            )
+            .map(Some)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn alerts(
+        &self,
+        org_id: i64,
+        state: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT id, org_id, state, created, updated, body FROM alerts \
+                     WHERE org_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map(params![org_id, state, limit as i64], row_alert)
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn set_alert_state(&self, org_id: i64, id: i64, state: &str) -> StoreResult<bool> {
+        let state = state.to_string();
+        self.write(move |tx, _, _| {
+            let n = tx
+                .execute(
+                    "UPDATE alerts SET state = ?, updated = ? WHERE id = ? AND org_id = ?",
+                    params![state, now_us(), id, org_id],
+                )
+                .map_err(db)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn create_webhook(
+        &self,
+        org_id: i64,
+        url: &str,
+        secret: &str,
+    ) -> StoreResult<WebhookRecord> {
+        let (url, secret) = (url.to_string(), secret.to_string());
+        self.write(move |tx, _, _| {
+            let now = now_us();
+            tx.execute(
+                "INSERT INTO webhooks (org_id, url, secret, created) VALUES (?, ?, ?, ?)",
+                params![org_id, url, secret, now],
+            )
+            .map_err(db)?;
+            Ok(WebhookRecord {
+                id: tx.last_insert_rowid(),
+                org_id,
+                url,
+                created: format_timestamp_us(now),
+            })
+        })
+        .await
+    }
+
+    async fn webhooks(&self, org_id: i64) -> StoreResult<Vec<(WebhookRecord, String)>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare("SELECT id, org_id, url, created, secret FROM webhooks WHERE org_id = ? ORDER BY id")
+                .map_err(db)?;
+            let rows = st
+                .query_map([org_id], |r| {
+                    Ok((
+                        WebhookRecord {
+                            id: r.get(0)?,
+                            org_id: r.get(1)?,
+                            url: r.get(2)?,
+                            created: format_timestamp_us(r.get(3)?),
+                        },
+                        r.get(4)?,
+                    ))
+                })
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn add_delivery(&self, d: DeliveryRecord) -> StoreResult<()> {
+        self.write(move |tx, _, _| {
+            tx.execute(
+                "INSERT INTO deliveries (webhook_id, alert_id, attempt, status, error, at) VALUES (?, ?, ?, ?, ?, ?)",
+                params![d.webhook_id, d.alert_id, d.attempt, d.status, d.error, now_us()],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn deliveries(&self, org_id: i64, limit: usize) -> StoreResult<Vec<DeliveryRecord>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT d.webhook_id, d.alert_id, d.attempt, d.status, d.error, d.at FROM deliveries d \
+                     JOIN webhooks w ON w.id = d.webhook_id WHERE w.org_id = ? ORDER BY d.id DESC LIMIT ?",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map(params![org_id, limit as i64], |r| {
+                    Ok(DeliveryRecord {
+                        webhook_id: r.get(0)?,
+                        alert_id: r.get(1)?,
+                        attempt: r.get(2)?,
+                        status: r.get(3)?,
+                        error: r.get(4)?,
+                        at: format_timestamp_us(r.get(5)?),
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+        .await
+    }
+}
+
+fn row_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
+    let body: String = r.get(5)?;
+    Ok(AlertRecord {
+        id: r.get(0)?,
+        org_id: r.get(1)?,
+        state: r.get(2)?,
+        created: format_timestamp_us(r.get(3)?),
+        updated: format_timestamp_us(r.get(4)?),
+        alert: serde_json::from_str(&body).unwrap_or_default(),
+    })
 }

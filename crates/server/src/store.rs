@@ -382,6 +382,55 @@ pub struct StatusRecord {
     pub body: serde_json::Value,
 }
 
+/// An alert to one organisation about one report (one row per organisation and report;
+/// a re-trace updates it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlertRecord {
+    /// Alert id.
+    pub id: i64,
+    /// The organisation alerted.
+    pub org_id: i64,
+    /// `new`, `acknowledged` or `resolved`.
+    pub state: String,
+    /// Creation time (RFC 3339).
+    pub created: String,
+    /// Last update (RFC 3339).
+    pub updated: String,
+    /// What the organisation is told (see `crate::watch` for the TLP rule).
+    #[schema(value_type = Object)]
+    pub alert: serde_json::Value,
+}
+
+/// A webhook of an organisation (the secret is never read back through the API).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookRecord {
+    /// Id.
+    pub id: i64,
+    /// Owner.
+    pub org_id: i64,
+    /// Target URL.
+    pub url: String,
+    /// Creation time (RFC 3339).
+    pub created: String,
+}
+
+/// One webhook delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeliveryRecord {
+    /// Webhook.
+    pub webhook_id: i64,
+    /// Alert delivered.
+    pub alert_id: i64,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// HTTP status answered, if any.
+    pub status: Option<u16>,
+    /// Transport error or non-2xx reason.
+    pub error: Option<String>,
+    /// Time (RFC 3339).
+    pub at: String,
+}
+
 /// The persistence interface.
 #[async_trait]
 pub trait IntelStore: Send + Sync + 'static {
@@ -469,4 +518,51 @@ pub trait IntelStore: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     /// Sets a node setting.
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Registers addresses an organisation owns (kept private to it and the operator);
+    /// returns how many were new.
+    async fn add_org_addresses(
+        &self,
+        org_id: i64,
+        chain: &str,
+        addresses: Vec<(String, Option<String>)>,
+    ) -> StoreResult<usize>;
+    /// Registered addresses as (org id, chain, address, label); one organisation's or all.
+    async fn org_addresses(
+        &self,
+        org_id: Option<i64>,
+    ) -> StoreResult<Vec<(i64, String, String, Option<String>)>>;
+    /// Saves a report's findings (JSON).
+    async fn put_findings(&self, report_id: &str, body: String) -> StoreResult<()>;
+    /// A report's findings.
+    async fn findings(&self, report_id: &str) -> StoreResult<Option<String>>;
+    /// Creates or updates the alert of (org, report); returns it when it is new or its
+    /// content changed (`None`: nothing new to tell).
+    async fn upsert_alert(
+        &self,
+        org_id: i64,
+        report_id: &str,
+        alert: serde_json::Value,
+    ) -> StoreResult<Option<AlertRecord>>;
+    /// An organisation's alerts, newest first, optionally in one state.
+    async fn alerts(
+        &self,
+        org_id: i64,
+        state: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<AlertRecord>>;
+    /// Sets an alert's state (only the organisation's own); false if there is no such alert.
+    async fn set_alert_state(&self, org_id: i64, id: i64, state: &str) -> StoreResult<bool>;
+    /// Creates a webhook.
+    async fn create_webhook(
+        &self,
+        org_id: i64,
+        url: &str,
+        secret: &str,
+    ) -> StoreResult<WebhookRecord>;
+    /// An organisation's webhooks with their secrets (server side only).
+    async fn webhooks(&self, org_id: i64) -> StoreResult<Vec<(WebhookRecord, String)>>;
+    /// Records a delivery attempt.
+    async fn add_delivery(&self, d: DeliveryRecord) -> StoreResult<()>;
+    /// The delivery log of an organisation's webhooks, newest first.
+    async fn deliveries(&self, org_id: i64, limit: usize) -> StoreResult<Vec<DeliveryRecord>>;
 }

@@ -1,0 +1,338 @@
+//! Routes of the watcher: report traces, registered addresses, alerts (inbox, SSE stream),
+//! webhooks and their delivery log, screening. See [`crate::watch`] for the TLP rule.
+
+use crate::api::{caller, ApiError, Shared};
+use crate::store::Principal;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chainwatch_intel::policy::can_read;
+use chainwatch_types::AddrKey;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::convert::Infallible;
+
+/// Most addresses per `POST /api/screen` or registration call.
+pub const MAX_BATCH: usize = 10_000;
+
+/// Watcher routes.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/api/reports/{id}/trace", get(report_trace))
+        .route(
+            "/api/orgs/{org}/addresses",
+            get(list_addresses).post(add_addresses),
+        )
+        .route("/api/alerts", get(list_alerts))
+        .route("/api/alerts/stream", get(stream))
+        .route("/api/alerts/{id}", post(set_state))
+        .route("/api/webhooks", get(list_webhooks).post(create_webhook))
+        .route("/api/webhooks/deliveries", get(deliveries))
+        .route("/api/screen", post(screen))
+}
+
+async fn who(st: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    caller(st, headers).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "this needs credentials",
+        )
+    })
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid Request", msg)
+}
+
+/// A report's trace: status, method, height, the trace; `reached` for the author only.
+async fn report_trace(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let p = caller(&st, &headers).await?;
+    let rep = st
+        .node
+        .store
+        .report(&id, p.as_ref().map(|p| p.reader()))
+        .await?
+        .ok_or_else(|| ApiError::not_found("report"))?;
+    let Some(s) = st.watch.state(&id) else {
+        return Ok(Json(json!({"report": id, "status": "none"})));
+    };
+    let mut v = serde_json::to_value(&s).unwrap_or_default();
+    v["report"] = json!(id);
+    if p.as_ref().is_some_and(|p| p.org_id == rep.author_org) {
+        v["reached"] = json!(s.reached);
+    }
+    Ok(Json(v))
+}
+
+/// Addresses to register: `{chain?, addresses: ["…" | {address, label}]}`.
+#[derive(Deserialize)]
+struct Register {
+    chain: Option<String>,
+    addresses: Vec<Value>,
+}
+
+async fn own_org(st: &Shared, headers: &HeaderMap, org: &str) -> Result<Principal, ApiError> {
+    let p = who(st, headers).await?;
+    if p.org != org && p.org_identity != org {
+        return Err(ApiError::not_found("organisation"));
+    }
+    Ok(p)
+}
+
+async fn add_addresses(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Json(body): Json<Register>,
+) -> Result<Response, ApiError> {
+    let p = own_org(&st, &headers, &org).await?;
+    if p.role == crate::store::Role::Reader {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "readers cannot register addresses",
+        ));
+    }
+    if body.addresses.len() > MAX_BATCH {
+        return Err(bad(format!("at most {MAX_BATCH} addresses per call")));
+    }
+    let chain = match (&body.chain, st.watch.view()) {
+        (Some(c), _) => c
+            .parse::<chainwatch_types::Chain>()
+            .map_err(|_| bad(format!("unknown chain {c:?}")))?,
+        (None, Some(v)) => v.store.chain(),
+        (None, None) => return Err(bad("give `chain`: no chain is ingested")),
+    };
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for a in &body.addresses {
+        let (addr, label) = match a {
+            Value::String(s) => (s.trim().to_string(), None),
+            Value::Object(o) => (
+                o.get("address")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+                o.get("label").and_then(Value::as_str).map(str::to_string),
+            ),
+            _ => (String::new(), None),
+        };
+        match AddrKey::parse(&addr, chain) {
+            Ok(_) => ok.push((addr, label)),
+            Err(e) => errors.push(json!({"address": addr, "error": e.to_string()})),
+        }
+    }
+    let added = st
+        .node
+        .store
+        .add_org_addresses(p.org_id, chain.name(), ok)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"added": added, "errors": errors})),
+    )
+        .into_response())
+}
+
+async fn list_addresses(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let p = own_org(&st, &headers, &org).await?;
+    let rows = st.node.store.org_addresses(Some(p.org_id)).await?;
+    let list: Vec<Value> = rows
+        .into_iter()
+        .map(|(_, c, a, l)| json!({"chain": c, "address": a, "label": l}))
+        .collect();
+    Ok(Json(json!({ "addresses": list })))
+}
+
+#[derive(Deserialize)]
+struct AlertQuery {
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_alerts(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<AlertQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let p = who(&st, &headers).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let alerts = st.node.store.alerts(p.org_id, q.state, limit).await?;
+    Ok(Json(json!({ "alerts": alerts })))
+}
+
+#[derive(Deserialize)]
+struct StateChange {
+    state: String,
+}
+
+async fn set_state(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<StateChange>,
+) -> Result<Json<Value>, ApiError> {
+    let p = who(&st, &headers).await?;
+    if !matches!(body.state.as_str(), "new" | "acknowledged" | "resolved") {
+        return Err(bad("state is new, acknowledged or resolved"));
+    }
+    if !st
+        .node
+        .store
+        .set_alert_state(p.org_id, id, &body.state)
+        .await?
+    {
+        return Err(ApiError::not_found("alert"));
+    }
+    Ok(Json(json!({"id": id, "state": body.state})))
+}
+
+/// Server-sent events: one `alert` event per new or changed alert of the caller's org.
+async fn stream(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let p = who(&st, &headers).await?;
+    let rx = st.watch.subscribe();
+    let org = p.org_id;
+    let s = futures_util::stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(a) if a.org_id == org => {
+                    let ev = Event::default()
+                        .event("alert")
+                        .id(a.id.to_string())
+                        .data(serde_json::to_string(&a).unwrap_or_default());
+                    return Some((Ok(ev), rx));
+                }
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Deserialize)]
+struct NewWebhook {
+    url: String,
+}
+
+/// Creates a webhook; the secret is generated here and shown once.
+async fn create_webhook(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<NewWebhook>,
+) -> Result<Response, ApiError> {
+    let p = who(&st, &headers).await?;
+    if p.role == crate::store::Role::Reader {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "readers cannot add webhooks",
+        ));
+    }
+    let url = body.url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2000 {
+        return Err(bad("url must be http(s)://…"));
+    }
+    let secret = hex::encode(crate::auth::random_bytes::<32>());
+    let rec = st.node.store.create_webhook(p.org_id, url, &secret).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"id": rec.id, "url": rec.url, "created": rec.created, "secret": secret,
+                "signature": "X-Chainwatch-Signature: sha256=<hex HMAC-SHA256(secret, body)>"}),
+        ),
+    )
+        .into_response())
+}
+
+async fn list_webhooks(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let p = who(&st, &headers).await?;
+    let hooks: Vec<_> = st
+        .node
+        .store
+        .webhooks(p.org_id)
+        .await?
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect();
+    Ok(Json(json!({ "webhooks": hooks })))
+}
+
+async fn deliveries(State(st): State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let p = who(&st, &headers).await?;
+    let d = st.node.store.deliveries(p.org_id, 1000).await?;
+    Ok(Json(json!({ "deliveries": d })))
+}
+
+#[derive(Deserialize)]
+struct ScreenRequest {
+    addresses: Vec<String>,
+    max_hops: Option<u32>,
+}
+
+/// Screens up to 10,000 addresses; exposure only to reports the caller may read.
+async fn screen(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<ScreenRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let p = caller(&st, &headers).await?;
+    if body.addresses.is_empty() {
+        return Err(bad("give one or more addresses"));
+    }
+    if body.addresses.len() > MAX_BATCH {
+        return Err(bad(format!(
+            "{} addresses: at most {MAX_BATCH} per call",
+            body.addresses.len()
+        )));
+    }
+    let reader = p.as_ref().map(|p| p.reader());
+    let visible: std::collections::HashSet<String> = st
+        .watch
+        .access()
+        .into_iter()
+        .filter(|(_, a)| can_read(reader.as_ref(), a))
+        .map(|(k, _)| k)
+        .collect();
+    let max_hops = body.max_hops.unwrap_or(3).min(10);
+    let w = st.watch.clone();
+    let items = tokio::task::spawn_blocking(move || {
+        w.screen(&body.addresses, max_hops, &|r| visible.contains(r))
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Error",
+            e.to_string(),
+        )
+    })?
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No Chain",
+            "no chain is ingested",
+        )
+    })?;
+    Ok(Json(json!({ "results": items })))
+}

@@ -166,6 +166,60 @@ impl HashIndex {
         }
     }
 
+    /// True if `id` is stored under hash `h`.
+    pub fn contains_id(&self, h: u64, id: u32) -> bool {
+        self.find(h, id).is_some()
+    }
+
+    fn find(&self, h: u64, id: u32) -> Option<usize> {
+        let slots = self.slots();
+        if slots.is_empty() {
+            return None;
+        }
+        let mut i = h as usize & self.mask;
+        loop {
+            match slots[i] {
+                0 => return None,
+                s if s == id + 1 => return Some(i),
+                _ => i = (i + 1) & self.mask,
+            }
+        }
+    }
+
+    /// Removes `id`, stored under hash `h`, and moves later entries of its probe run back
+    /// so that every remaining entry stays reachable (backward-shift deletion); `rehash`
+    /// gives the hash of any stored id. Returns false if `id` is not there.
+    pub fn remove(&mut self, h: u64, id: u32, rehash: impl Fn(u32) -> u64) -> bool {
+        let Some(mut hole) = self.find(h, id) else {
+            return false;
+        };
+        let mask = self.mask;
+        let slots = self.slots_mut();
+        slots[hole] = 0;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let s = slots[j];
+            if s == 0 {
+                break;
+            }
+            let home = rehash(s - 1) as usize & mask;
+            // The entry at `j` may fill the hole unless its home lies cyclically in (hole, j].
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                slots[hole] = s;
+                slots[j] = 0;
+                hole = j;
+            }
+        }
+        self.count -= 1;
+        true
+    }
+
     fn resize(&mut self, new_slots: usize, rehash: &impl Fn(u32) -> u64) -> io::Result<()> {
         let old: Vec<u32> = self.slots().iter().copied().filter(|&s| s != 0).collect();
         self.reset(new_slots)?;
@@ -246,5 +300,40 @@ mod tests {
         drop(idx);
         let idx = HashIndex::open(&dir.path().join("i.idx")).unwrap();
         assert_eq!(idx.len(), keys.len());
+    }
+
+    #[test]
+    fn removal_keeps_every_other_entry_reachable() {
+        let dir = tempfile::tempdir().unwrap();
+        // Few distinct home slots, so that probe runs are long and wrap around the end.
+        let keys: Vec<u64> = (0..2_800u64)
+            .map(|i| (i % 97) * 41 + (MIN_SLOTS as u64 - 60))
+            .collect();
+        let mut idx = HashIndex::open(&dir.path().join("i.idx")).unwrap();
+        for (id, k) in keys.iter().enumerate() {
+            // Distinct ids under colliding hashes: no id is another's key.
+            idx.insert(*k, id as u32, |j| j == id as u32, |j| keys[j as usize])
+                .unwrap();
+        }
+        assert_eq!(idx.len(), keys.len());
+        let mut present = vec![true; keys.len()];
+        // Remove every third id, then the newest half, checking all others each round.
+        let order: Vec<usize> = (0..keys.len())
+            .step_by(3)
+            .chain((keys.len() / 2..keys.len()).rev())
+            .collect();
+        for (n, &id) in order.iter().enumerate() {
+            let removed = idx.remove(keys[id], id as u32, |j| keys[j as usize]);
+            assert_eq!(removed, present[id], "{id}");
+            present[id] = false;
+            if n % 97 == 0 || n == order.len() - 1 {
+                for (j, k) in keys.iter().enumerate() {
+                    let found = idx.get(*k, |x| x == j as u32);
+                    assert_eq!(found.is_some(), present[j], "id {j} after {n} removals");
+                }
+            }
+        }
+        assert_eq!(idx.len(), present.iter().filter(|&&p| p).count());
+        assert!(!idx.remove(keys[0], 0, |j| keys[j as usize]));
     }
 }

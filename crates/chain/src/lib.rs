@@ -10,8 +10,11 @@ pub use tx::{
 };
 pub mod blkfile;
 pub mod column;
+pub mod event;
+pub mod follow;
 pub mod headers;
 pub mod index;
 pub mod ingest;
 pub mod query;
+pub mod rpc;
 pub mod store;

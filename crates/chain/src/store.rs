@@ -8,13 +8,20 @@
 //!   `out_value.col` (u64), `out_addr.col` (u32 `addr_id`), `out_spender.col` (u32 `tx_num`
 //!   of the spending tx or [`NONE`]), `addr_kind.col` (u8), `addr_hash.col` (32 bytes).
 //! - `txid.idx`, `addr.idx` — [`HashIndex`] tables (derived; rebuilt after a crash).
-//! - `LOCK` (held by the one writer), `DIRTY` (present while a writer has uncommitted work).
+//! - `LOCK` (held by the one writer), `DIRTY` (present from a writer's first change after a
+//!   commit until the next commit).
 //!
 //! Durability: columns and indexes are msynced, then `COMMIT` is replaced atomically
 //! (write, fsync, rename, fsync dir). A writer that finds `DIRTY` at open rolls the derived
 //! state (spender links, indexes) back to the committed counts before going on.
+//!
+//! Events: a writer given a channel ([`Store::set_events`]) publishes a
+//! [`ChainEvent`] per block appended (`Connected`) or rolled back (`Disconnected`) when the
+//! change is committed; a block appended and rolled back between two commits publishes
+//! nothing.
 
 use crate::column::Column;
+use crate::event::ChainEvent;
 use crate::hash::Hash32;
 use crate::index::HashIndex;
 use bytemuck::{Pod, Zeroable};
@@ -23,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
 
 /// Marker for "no id" in u32 columns (coinbase inputs, unspent outputs).
 pub const NONE: u32 = u32::MAX;
@@ -211,6 +219,11 @@ pub struct Store {
     pub addr_hash: Column<[u8; 32]>,
     txid_idx: HashIndex,
     addr_idx: HashIndex,
+    events: Option<Sender<ChainEvent>>,
+    /// Events of the uncommitted changes, in order.
+    pending: Vec<ChainEvent>,
+    /// `DIRTY` exists: changes since the last commit may be on disk.
+    dirty: bool,
 }
 
 /// The directory of `chain`'s store under a data directory.
@@ -327,6 +340,9 @@ impl Store {
             txid_idx: idx("txid.idx")?,
             addr_idx: idx("addr.idx")?,
             commit,
+            events: None,
+            pending: Vec::new(),
+            dirty: false,
         })
     }
 
@@ -343,6 +359,22 @@ impl Store {
     /// The last committed state.
     pub fn committed(&self) -> &Commit {
         &self.commit
+    }
+
+    /// Publishes a [`ChainEvent`] on `sender` for every block appended or rolled back from
+    /// now on, when it is committed. A closed receiver is ignored.
+    pub fn set_events(&mut self, sender: Sender<ChainEvent>) {
+        self.events = Some(sender);
+    }
+
+    /// The hash of the block at `height` (committed or not).
+    pub fn block_hash(&self, height: u32) -> Option<Hash32> {
+        self.blocks.as_slice().get(height as usize).map(|b| b.hash)
+    }
+
+    /// The hash of the last block (committed or not).
+    pub fn tip(&self) -> Option<Hash32> {
+        self.blocks.as_slice().last().map(|b| b.hash)
     }
 
     /// Number of blocks appended (committed or not).
@@ -464,8 +496,17 @@ impl Store {
         let before = self.blocks.len() as u32;
         self.mark_dirty()?;
         let result = self.append_inner(block);
-        if result.is_err() {
-            self.rollback_to(before)?;
+        match result {
+            Ok(()) => {
+                if self.events.is_some() {
+                    self.pending.push(ChainEvent::Connected {
+                        height: before,
+                        hash: block.hash,
+                    });
+                }
+            }
+            // The columns may stop anywhere inside the block: rebuild what is derived.
+            Err(_) => self.rollback_inner(before, Rebuild::Full)?,
         }
         result
     }
@@ -600,13 +641,15 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `DIRTY` durable before the first change after a commit.
     fn mark_dirty(&mut self) -> Result<(), StoreError> {
-        let p = self.dir.join("DIRTY");
-        if !p.exists() {
+        if !self.dirty {
+            let p = self.dir.join("DIRTY");
             File::create(&p)
                 .and_then(|f| f.sync_all())
                 .map_err(io_err(&p))?;
             sync_dir(&self.dir)?;
+            self.dirty = true;
         }
         Ok(())
     }
@@ -661,6 +704,26 @@ impl Store {
         std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
         sync_dir(&self.dir)?;
         self.commit = commit;
+        // Everything on disk is now the committed state: a writer killed before its next
+        // change needs no recovery. (Only after the rename is durable; if this removal is
+        // lost, the next open recovers needlessly but correctly.)
+        if self.dirty {
+            let p = self.dir.join("DIRTY");
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::Io { path: p, source: e }),
+            }
+            self.dirty = false;
+        }
+        if let Some(sender) = &self.events {
+            for e in self.pending.drain(..) {
+                if sender.send(e).is_err() {
+                    break;
+                }
+            }
+        }
+        self.pending.clear();
         Ok(())
     }
 
@@ -694,13 +757,40 @@ impl Store {
     /// Brings derived state back to the committed counts after an interrupted writer.
     fn recover(&mut self) -> Result<(), StoreError> {
         let blocks = self.commit.blocks;
-        self.rollback_to(blocks)?;
+        // Uncommitted spender links and index slots may be anywhere: scan and rebuild.
+        self.rollback_inner(blocks, Rebuild::Full)?;
         self.commit()
     }
 
-    /// Drops every block at height ≥ `blocks` (a reorg, or a failed append): unlinks the
-    /// spends those blocks made and rebuilds the indexes. Not committed until [`Store::commit`].
+    /// Drops every block at height ≥ `blocks` (a reorg): unlinks the spends those blocks made
+    /// and takes their txids and new addresses out of the indexes. Not committed until
+    /// [`Store::commit`], which also publishes a `Disconnected` event per dropped block.
+    ///
+    /// Short rollbacks cost in proportion to what they drop; long ones (more than an eighth
+    /// of the txs) rebuild the indexes from the columns.
     pub fn rollback_to(&mut self, blocks: u32) -> Result<(), StoreError> {
+        if self.events.is_some() {
+            for h in (blocks as usize..self.blocks.len()).rev() {
+                let hash = self.blocks.as_slice()[h].hash;
+                let connected = ChainEvent::Connected {
+                    height: h as u32,
+                    hash,
+                };
+                if self.pending.last() == Some(&connected) {
+                    // Never published: forget it.
+                    self.pending.pop();
+                } else {
+                    self.pending.push(ChainEvent::Disconnected {
+                        height: h as u32,
+                        hash,
+                    });
+                }
+            }
+        }
+        self.rollback_inner(blocks, Rebuild::Incremental)
+    }
+
+    fn rollback_inner(&mut self, blocks: u32, rebuild: Rebuild) -> Result<(), StoreError> {
         self.mark_dirty()?;
         let (txs, inputs, outputs, addrs) = match self.blocks.as_slice().get(blocks as usize) {
             // A failed append may have left the block's record without its first tx record
@@ -723,6 +813,22 @@ impl Store {
         };
         // Partially appended blocks may hold more txs than the block table says.
         let txs = txs.min(self.tx.len() as u32);
+        if rebuild == Rebuild::Incremental
+            && self.unlink_incrementally(blocks, txs, inputs, outputs, addrs)?
+        {
+            self.truncate_columns(blocks, txs, inputs, outputs, addrs);
+            return Ok(());
+        }
+        self.truncate_columns(blocks, txs, inputs, outputs, addrs);
+        for s in self.out_spender.as_mut_slice() {
+            if *s != NONE && *s >= txs {
+                *s = NONE;
+            }
+        }
+        self.rebuild_indexes()
+    }
+
+    fn truncate_columns(&mut self, blocks: u32, txs: u32, inputs: u32, outputs: u32, addrs: u32) {
         self.blocks.truncate(blocks as usize);
         self.tx.truncate(txs as usize);
         self.tx_txid.truncate(txs as usize);
@@ -732,16 +838,79 @@ impl Store {
         self.out_spender.truncate(outputs as usize);
         self.addr_kind.truncate(addrs as usize);
         self.addr_hash.truncate(addrs as usize);
-        for s in self.out_spender.as_mut_slice() {
-            if *s != NONE && *s >= txs {
-                *s = NONE;
+    }
+
+    /// Undoes what the records past the cut points did to the kept ones (spender links,
+    /// index slots), touching only the dropped records. Returns false, having changed
+    /// nothing, when a full rebuild is needed instead: a long rollback, columns of unequal
+    /// lengths (an interrupted append), or a cut below a duplicate txid (Bitcoin's two BIP30
+    /// coinbases at heights 91842 and 91880: dropping the later copy would also hide the
+    /// kept one it replaced in the index).
+    fn unlink_incrementally(
+        &mut self,
+        blocks: u32,
+        txs: u32,
+        inputs: u32,
+        outputs: u32,
+        addrs: u32,
+    ) -> Result<bool, StoreError> {
+        let n_tx = self.tx.len();
+        let consistent = self.tx_txid.len() == n_tx
+            && self.out_addr.len() == self.out_value.len()
+            && self.out_spender.len() == self.out_value.len()
+            && self.addr_hash.len() == self.addr_kind.len()
+            && self.addr_idx.len() == self.addr_kind.len();
+        let duplicates = n_tx.saturating_sub(self.txid_idx.len());
+        let duplicates_kept =
+            duplicates == 0 || (self.chain == Chain::Bitcoin && duplicates <= 2 && blocks > 91_880);
+        let dropped = n_tx.saturating_sub(txs as usize);
+        if !consistent || !duplicates_kept || dropped > n_tx / 8 {
+            return Ok(false);
+        }
+        // Every dropped id must be in its index before anything changes.
+        let txids = self.tx_txid.as_slice();
+        let kinds = self.addr_kind.as_slice();
+        let hashes = self.addr_hash.as_slice();
+        for j in txs..n_tx as u32 {
+            if !self.txid_idx.contains_id(txid_hash(&txids[j as usize]), j) {
+                return Ok(false);
             }
         }
-        self.rebuild_indexes()
+        for j in addrs..kinds.len() as u32 {
+            let h = addr_hash(kinds[j as usize], &hashes[j as usize]);
+            if !self.addr_idx.contains_id(h, j) {
+                return Ok(false);
+            }
+        }
+        let spent: Vec<u32> = self.in_spent.as_slice()[inputs as usize..].to_vec();
+        let spenders = self.out_spender.as_mut_slice();
+        for out in spent {
+            if out != NONE && out < outputs {
+                if let Some(s) = spenders.get_mut(out as usize) {
+                    *s = NONE;
+                }
+            }
+        }
+        // Newest first, so that every removal leaves only older ids behind it.
+        let txids = self.tx_txid.as_slice();
+        for j in (txs..n_tx as u32).rev() {
+            self.txid_idx.remove(txid_hash(&txids[j as usize]), j, |k| {
+                txid_hash(&txids[k as usize])
+            });
+        }
+        let kinds = self.addr_kind.as_slice();
+        let hashes = self.addr_hash.as_slice();
+        for j in (addrs..kinds.len() as u32).rev() {
+            let h = addr_hash(kinds[j as usize], &hashes[j as usize]);
+            self.addr_idx
+                .remove(h, j, |k| addr_hash(kinds[k as usize], &hashes[k as usize]));
+        }
+        Ok(true)
     }
 
     /// Rebuilds both hash indexes from the columns.
     pub fn rebuild_indexes(&mut self) -> Result<(), StoreError> {
+        self.mark_dirty()?;
         let p = self.dir.join("txid.idx");
         let txids = self.tx_txid.as_slice();
         self.txid_idx.clear(txids.len()).map_err(io_err(&p))?;
@@ -774,6 +943,15 @@ impl Store {
     }
 }
 
+/// How a rollback brings the indexes and spender links back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rebuild {
+    /// Touch only what the dropped records changed, when the state allows it.
+    Incremental,
+    /// Scan every output and rebuild both indexes.
+    Full,
+}
+
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -800,6 +978,145 @@ mod tests {
             }],
             inputs: vec![([0; 32], u32::MAX)],
             outputs: vec![(50, AddrKey::from_script(&[0x51, n]))],
+        }
+    }
+
+    /// Block `n` (n ≥ 1): a coinbase paying to a script shared by every seventh block, and a
+    /// tx spending the coinbase of block `n - 1` of branch `prev_tag` to a fresh script and to
+    /// block 1's script.
+    fn spending_block(n: u32, tag: u8, prev_tag: u8) -> PreparedBlock {
+        let txid = |n: u32, i: u8| {
+            let mut t = [tag; 32];
+            t[..4].copy_from_slice(&n.to_le_bytes());
+            t[4] = i;
+            t
+        };
+        let mut hash = [tag ^ 0x55; 32];
+        hash[..4].copy_from_slice(&n.to_le_bytes());
+        let mut header = [0u8; 80];
+        header[..4].copy_from_slice(&n.to_le_bytes());
+        let mut txs = vec![PreparedTx {
+            txid: txid(n, 0),
+            version: 1,
+            lock_time: 0,
+            n_in: 1,
+            n_out: 1,
+        }];
+        let mut inputs = vec![([0; 32], u32::MAX)];
+        let mut outputs = vec![(50, AddrKey::from_script(&[0x51, (n % 7) as u8]))];
+        if n > 1 {
+            txs.push(PreparedTx {
+                txid: txid(n, 1),
+                version: 2,
+                lock_time: n,
+                n_in: 1,
+                n_out: 2,
+            });
+            let mut prev = [prev_tag; 32];
+            prev[..4].copy_from_slice(&(n - 1).to_le_bytes());
+            prev[4] = 0;
+            inputs.push((prev, 0));
+            let mut fresh = vec![0x52, tag];
+            fresh.extend_from_slice(&n.to_le_bytes());
+            outputs.push((30, AddrKey::from_script(&fresh)));
+            outputs.push((19, AddrKey::from_script(&[0x51, 1])));
+        }
+        PreparedBlock {
+            hash,
+            header,
+            size: 300,
+            txs,
+            inputs,
+            outputs,
+        }
+    }
+
+    fn build(dir: &Path, blocks: impl IntoIterator<Item = PreparedBlock>) -> Store {
+        let mut store = Store::open_writer(dir, Chain::LitecoinRegtest).unwrap();
+        for b in blocks {
+            store.append(&b).unwrap();
+        }
+        store.commit().unwrap();
+        store
+    }
+
+    /// Every tx and address of `store` is found by its key at its id; `gone` ones are not.
+    fn assert_indexes(store: &Store, gone: &[PreparedBlock]) {
+        for (j, txid) in store.tx_txid.as_slice().iter().enumerate() {
+            assert_eq!(store.tx_by_txid(txid), Some(j as u32));
+        }
+        for j in 0..store.addr_kind.len() as u32 {
+            assert_eq!(store.addr_id(&store.addr_key(j)), Some(j));
+        }
+        for b in gone {
+            for t in &b.txs {
+                assert_eq!(store.tx_by_txid(&t.txid), None);
+            }
+        }
+    }
+
+    /// A short rollback that unlinks spends and removes index entries one by one leaves the
+    /// same store as building only the kept blocks, and so does a long one that rebuilds;
+    /// both publish one `Disconnected` per dropped block at the commit, and the replacing
+    /// blocks a `Connected` each.
+    #[test]
+    fn short_and_long_rollbacks_equal_a_fresh_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let main: Vec<PreparedBlock> = (1..=120).map(|n| spending_block(n, 0x11, 0x11)).collect();
+        for (cut, replace) in [(117usize, 5u32), (30, 3), (119, 0)] {
+            let dir = tmp.path().join(format!("s{cut}"));
+            let mut store = build(&dir, main.iter().cloned());
+            let (tx, rx) = std::sync::mpsc::channel();
+            store.set_events(tx);
+            store.rollback_to(cut as u32).unwrap();
+            // The side branch also spends main-branch coinbases below the cut.
+            let side: Vec<PreparedBlock> = (cut as u32 + 1..=cut as u32 + replace)
+                .map(|n| spending_block(n, 0x22, if n == cut as u32 + 1 { 0x11 } else { 0x22 }))
+                .collect();
+            assert!(rx.try_recv().is_err(), "published before the commit");
+            for b in &side {
+                store.append(b).unwrap();
+            }
+            store.commit().unwrap();
+            let events: Vec<ChainEvent> = rx.try_iter().collect();
+            let mut expected: Vec<ChainEvent> = (cut..main.len())
+                .rev()
+                .map(|h| ChainEvent::Disconnected {
+                    height: h as u32,
+                    hash: main[h].hash,
+                })
+                .collect();
+            expected.extend(side.iter().enumerate().map(|(i, b)| ChainEvent::Connected {
+                height: (cut + i) as u32,
+                hash: b.hash,
+            }));
+            assert_eq!(events, expected, "cut {cut}");
+            assert_indexes(&store, &main[cut..]);
+            let fresh = build(
+                &tmp.path().join(format!("f{cut}")),
+                main[..cut].iter().chain(&side).cloned(),
+            );
+            assert_eq!(store.fingerprint(), fresh.fingerprint(), "cut {cut}");
+            // Back to the main branch: the same as never leaving it.
+            store.rollback_to(cut as u32).unwrap();
+            for b in &main[cut..] {
+                store.append(b).unwrap();
+            }
+            store.commit().unwrap();
+            assert_indexes(&store, &side);
+            let all = build(&tmp.path().join(format!("a{cut}")), main.iter().cloned());
+            assert_eq!(store.fingerprint(), all.fingerprint(), "cut {cut}");
+            // Appended and rolled back between two commits: nothing to publish.
+            rx.try_iter().count();
+            store.append(&spending_block(121, 0x11, 0x11)).unwrap();
+            store.rollback_to(120).unwrap();
+            store.commit().unwrap();
+            assert_eq!(rx.try_iter().count(), 0);
+            assert_eq!(store.fingerprint(), all.fingerprint());
+            store.close().unwrap();
+            // Reopened, the indexes are what the rollbacks left.
+            let store = Store::open(&dir, Chain::LitecoinRegtest).unwrap();
+            assert_indexes(&store, &side);
         }
     }
 

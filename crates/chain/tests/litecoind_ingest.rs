@@ -10,19 +10,18 @@
 //!
 //! Needs `litecoind` on PATH (`apt-get install litecoind`); fails, rather than skips, without.
 
-use chainwatch_chain::ingest::{ingest, IngestOptions, IngestSummary};
+use chainwatch_chain::ingest::IngestSummary;
 use chainwatch_chain::store::Store;
 use chainwatch_chain::{from_hex, Hash32};
 use chainwatch_testenv::{litoshis, Litecoind};
 use chainwatch_types::{AddrKey, Chain};
 use common::{
-    address_of_script, build_chain, expected_display, generate_to_descriptor, node_tip, pubkey_of,
-    rpc, spend, str_of, utxos_by_descriptor,
+    address_of_script, build_chain, expected_display, fresh_fingerprint, generate_to_descriptor,
+    node_tip, pubkey_of, rpc, run_ingest, spend, str_of, utxos_by_descriptor,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 
 mod common;
 
@@ -353,23 +352,6 @@ fn assert_not_stored(store: &Store, stale: &[Value]) {
         let coinbase = str_of(&b["tx"][0]);
         assert_eq!(store.tx_by_txid(&hash(&coinbase)), None, "{coinbase}");
     }
-}
-
-/// Ingests `blocks_dir` into `store_dir` and returns the summary.
-fn run_ingest(blocks_dir: &Path, store_dir: &Path) -> IngestSummary {
-    let opts = IngestOptions::new(blocks_dir, CHAIN, store_dir);
-    let summary = ingest(&opts, &mut |_| {}).unwrap_or_else(|e| panic!("ingest: {e}"));
-    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
-    summary
-}
-
-/// The fingerprint of a fresh ingest of `blocks_dir` into a new directory.
-fn fresh_fingerprint(blocks_dir: &Path) -> Hash32 {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("store");
-    run_ingest(blocks_dir, &dir);
-    let store = Store::open(&dir, CHAIN).unwrap();
-    store.fingerprint()
 }
 
 /// Between the first and second ingest: payments to every wallet address kind and to

@@ -15,15 +15,13 @@
 //! - The wallet (legacy, not descriptor) makes `legacy`, `p2sh-segwit`, `bech32` and
 //!   `mweb` addresses; `bech32m` is rejected, but it can pay to taproot addresses.
 
-mod http;
-
+use chainwatch_chain::rpc::{RpcClient, RpcError, RpcOptions};
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Name of the wallet the node is started with.
@@ -34,6 +32,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long to wait for the process to exit after RPC `stop`.
 const STOP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long one RPC read or write may block (mining many blocks in one call can take a while).
+const IO_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Everything that can go wrong starting or talking to a node. Its `Debug` form is its
 /// message, so that `.expect()`/`.unwrap()` in tests print the install hint and node output.
@@ -112,7 +113,8 @@ pub struct Litecoind {
     password: String,
     extra_args: Vec<String>,
     child: Option<Child>,
-    next_id: AtomicU64,
+    /// The wallet endpoint's client (rebuilt when the ports change).
+    client: Option<RpcClient>,
 }
 
 impl Litecoind {
@@ -141,7 +143,7 @@ impl Litecoind {
             password: random_hex(16),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             child: None,
-            next_id: AtomicU64::new(1),
+            client: None,
         };
         // Ports are picked by binding port 0 and releasing it; another process may take one
         // before litecoind binds it, so a failed start is retried with fresh ports.
@@ -220,6 +222,13 @@ impl Litecoind {
             .spawn()
             .map_err(io_err(format!("spawn {}", self.exe.display())))?;
         self.child = Some(child);
+        // The wallet endpoint also serves every non-wallet method.
+        let opts = RpcOptions {
+            io_timeout: IO_TIMEOUT,
+            ..RpcOptions::default()
+        };
+        let url = format!("{}/wallet/{WALLET}", self.rpc_url());
+        self.client = Some(RpcClient::new(&url, opts).map_err(|e| Error::Http(e.to_string()))?);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(child) = self.child.as_mut() {
@@ -281,39 +290,33 @@ impl Litecoind {
     /// Calls a JSON-RPC 1.0 method (`params` is a JSON array, or an object for named
     /// parameters) on the wallet endpoint and returns its `result`.
     pub fn rpc(&self, method: &str, params: Value) -> Result<Value> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body = json!({"jsonrpc": "1.0", "id": id, "method": method, "params": params});
-        let body = serde_json::to_vec(&body).expect("JSON value serializes");
-        let auth = http::base64(format!("{}:{}", self.user, self.password).as_bytes());
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.rpc_port));
-        // The wallet endpoint also serves every non-wallet method.
-        let resp = http::post(addr, &format!("/wallet/{WALLET}"), &auth, &body)?;
-        let reply: Value = match serde_json::from_slice(&resp.body) {
-            Ok(v) => v,
-            Err(_) => {
-                return Err(Error::Http(format!(
-                    "{method}: status {} with non-JSON body {:?}",
-                    resp.status,
-                    String::from_utf8_lossy(&resp.body)
-                )))
-            }
+        let Some(client) = &self.client else {
+            return Err(Error::Http(format!("{method}: the node was never started")));
         };
-        match reply.get("error") {
-            Some(e) if !e.is_null() => Err(Error::Rpc {
-                method: method.to_string(),
-                code: e.get("code").and_then(Value::as_i64).unwrap_or(0),
-                message: e
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-            }),
-            _ if resp.status != 200 => Err(Error::Http(format!(
-                "{method}: status {} with body {reply}",
-                resp.status
-            ))),
-            _ => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
-        }
+        client.call(method, params).map_err(|e| match e {
+            RpcError::Rpc {
+                method,
+                code,
+                message,
+            } => Error::Rpc {
+                method,
+                code,
+                message,
+            },
+            RpcError::Connect { endpoint, source } => Error::Io {
+                context: format!("{method}: connect to {endpoint}"),
+                source,
+            },
+            RpcError::Io {
+                endpoint,
+                context,
+                source,
+            } => Error::Io {
+                context: format!("{method}: {context} {endpoint}"),
+                source,
+            },
+            other => Error::Http(format!("{method}: {other}")),
+        })
     }
 
     /// `http://user:password@127.0.0.1:port`, for clients that follow this node over RPC.

@@ -5,10 +5,15 @@
 //! Each test file uses a different part of it.
 #![allow(dead_code)]
 
+use chainwatch_chain::ingest::{ingest, IngestOptions, IngestSummary};
+use chainwatch_chain::store::Store;
+use chainwatch_chain::Hash32;
 use chainwatch_testenv::{litoshis, ltc_string, Litecoind};
+use chainwatch_types::Chain;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Height of the first block mined under MWEB rules on Litecoin regtest.
 pub const MWEB_HEIGHT: u64 = 432;
@@ -268,6 +273,24 @@ pub fn build_chain(node: &Litecoind) -> String {
     rpc(node, "invalidateblock", json!([stale]));
     node.generate(2).unwrap();
     stale
+}
+
+/// Ingests a node's `blocks_dir` into `store_dir` (Litecoin regtest) and returns the summary.
+pub fn run_ingest(blocks_dir: &Path, store_dir: &Path) -> IngestSummary {
+    let opts = IngestOptions::new(blocks_dir, Chain::LitecoinRegtest, store_dir);
+    let summary = ingest(&opts, &mut |_| {}).unwrap_or_else(|e| panic!("ingest: {e}"));
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    summary
+}
+
+/// The fingerprint of a fresh ingest of `blocks_dir` into a new directory: the independent
+/// reference a store built any other way must equal.
+pub fn fresh_fingerprint(blocks_dir: &Path) -> Hash32 {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    run_ingest(blocks_dir, &dir);
+    let store = Store::open(&dir, Chain::LitecoinRegtest).unwrap();
+    store.fingerprint()
 }
 
 pub fn node_tip(node: &Litecoind) -> String {

@@ -252,3 +252,88 @@ fn screen_address(
     .into();
     item
 }
+
+/// What two reports' findings share: the basis of report correlation.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Shared {
+    /// Addresses both traces reached (outside service clusters), sorted.
+    pub addresses: Vec<String>,
+    /// Txids on both traces' recorded paths, sources and arrivals, sorted.
+    pub txids: Vec<String>,
+    /// Non-service clusters both traces reached (cluster-level correlation), sorted.
+    pub clusters: Vec<u32>,
+}
+
+impl Shared {
+    /// True if nothing is shared.
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.txids.is_empty() && self.clusters.is_empty()
+    }
+}
+
+impl Findings {
+    /// Txids the findings name: sources, endpoint paths, arrivals, pattern txs.
+    pub fn txids(&self) -> std::collections::BTreeSet<String> {
+        let t = &self.trace;
+        let mut out = std::collections::BTreeSet::new();
+        let strs = |v: &serde_json::Value| {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        };
+        for s in strs(&t["sources"]) {
+            out.insert(s.split(':').next().unwrap_or_default().to_string());
+        }
+        for e in t["endpoints"].as_array().into_iter().flatten() {
+            out.extend(strs(&e["path"]));
+            for a in e["arrivals"].as_array().into_iter().flatten() {
+                if let Some(x) = a["txid"].as_str() {
+                    out.insert(x.to_string());
+                }
+            }
+        }
+        for p in t["patterns"].as_array().into_iter().flatten() {
+            out.extend(strs(&p["txids"]));
+        }
+        out
+    }
+
+    /// What these findings share with `other`; addresses and clusters in `is_service` clusters
+    /// (exchanges, mixers) do not count — every theft that reached an exchange would match.
+    pub fn shared_with(
+        &self,
+        other: &Findings,
+        store: &Store,
+        cluster_of: &dyn Fn(u32) -> u32,
+        is_service: &dyn Fn(u32) -> bool,
+    ) -> Shared {
+        use std::collections::BTreeSet;
+        let clusters_of = |f: &Findings| -> (BTreeSet<String>, BTreeSet<u32>) {
+            let mut addrs = BTreeSet::new();
+            let mut cls = BTreeSet::new();
+            for (a, _, _) in &f.exposed {
+                let id = AddrKey::parse(a, store.chain())
+                    .ok()
+                    .and_then(|k| store.addr_id(&k));
+                let c = id.map(cluster_of);
+                if c.is_some_and(is_service) {
+                    continue;
+                }
+                addrs.insert(a.clone());
+                if let Some(c) = c {
+                    cls.insert(c);
+                }
+            }
+            (addrs, cls)
+        };
+        let (a1, c1) = clusters_of(self);
+        let (a2, c2) = clusters_of(other);
+        Shared {
+            addresses: a1.intersection(&a2).cloned().collect(),
+            txids: self.txids().intersection(&other.txids()).cloned().collect(),
+            clusters: c1.intersection(&c2).copied().collect(),
+        }
+    }
+}

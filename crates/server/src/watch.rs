@@ -611,6 +611,46 @@ impl Watch {
         )
     }
 
+    /// Reports whose findings share addresses, txs or (non-service) clusters with `report`'s,
+    /// among those `visible` says the caller may read; strongest first. `None` when `report`
+    /// has no findings yet.
+    pub fn related(&self, report: &str, visible: &dyn Fn(&str) -> bool) -> Option<Vec<Value>> {
+        let view = self.view()?;
+        let reports = self.reports.read().ok()?;
+        let mine = reports.get(report)?.findings.clone()?;
+        let cluster_of = |a: u32| view.cluster_of(a);
+        let is_service = |c: u32| view.services.contains_key(&c);
+        let mut out: Vec<(usize, Value)> = Vec::new();
+        for (id, state) in reports.iter() {
+            if id == report || !visible(id) {
+                continue;
+            }
+            let Some(f) = &state.findings else { continue };
+            let shared = mine.shared_with(f, &view.store, &cluster_of, &is_service);
+            if shared.is_empty() {
+                continue;
+            }
+            let strength = shared.addresses.len() + shared.txids.len() + shared.clusters.len();
+            out.push((
+                strength,
+                serde_json::json!({
+                    "report": id,
+                    "shared_addresses": shared.addresses.len(),
+                    "shared_txids": shared.txids.len(),
+                    "shared_clusters": shared.clusters.len(),
+                    "addresses": shared.addresses.iter().take(20).collect::<Vec<_>>(),
+                    "txids": shared.txids.iter().take(20).collect::<Vec<_>>(),
+                    "clusters": shared.clusters.iter().take(20).collect::<Vec<_>>(),
+                }),
+            ));
+        }
+        out.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(a.1["report"].as_str().cmp(&b.1["report"].as_str()))
+        });
+        Some(out.into_iter().map(|x| x.1).collect())
+    }
+
     /// Who may read each traced report (for screening visibility).
     pub fn access(&self) -> HashMap<String, ObjectAccess> {
         self.reports

@@ -22,6 +22,7 @@ pub const MAX_BATCH: usize = 10_000;
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/api/reports/{id}/trace", get(report_trace))
+        .route("/api/reports/{id}/related", get(report_related))
         .route(
             "/api/orgs/{org}/addresses",
             get(list_addresses).post(add_addresses),
@@ -70,6 +71,42 @@ async fn report_trace(
         v["reached"] = json!(s.reached);
     }
     Ok(Json(v))
+}
+
+/// Reports correlated with `id` (shared address, tx or non-service cluster), only among those
+/// the caller may read; 404 when the caller may not read `id` itself.
+async fn report_related(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let p = caller(&st, &headers).await?;
+    let reader = p.as_ref().map(|p| p.reader());
+    st.node
+        .store
+        .report(&id, reader.clone())
+        .await?
+        .ok_or_else(|| ApiError::not_found("report"))?;
+    let visible: std::collections::HashSet<String> = st
+        .watch
+        .access()
+        .into_iter()
+        .filter(|(_, a)| can_read(reader.as_ref(), a))
+        .map(|(k, _)| k)
+        .collect();
+    let w = st.watch.clone();
+    let related = tokio::task::spawn_blocking(move || w.related(&id, &|r| visible.contains(r)))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Error",
+                e.to_string(),
+            )
+        })?;
+    Ok(Json(
+        json!({ "status": if related.is_some() { "done" } else { "pending" }, "related": related.unwrap_or_default() }),
+    ))
 }
 
 /// Addresses to register: `{chain?, addresses: ["…" | {address, label}]}`.

@@ -300,6 +300,8 @@ pub fn router(state: Shared) -> Router {
         .merge(crate::taxii_api::routes())
         .merge(crate::reports::routes())
         .merge(crate::watch_api::routes())
+        .merge(crate::entity_api::routes())
+        .merge(crate::ui::routes())
         .route("/metrics", get(metrics_endpoint))
         .route("/api/node", get(node_info))
         .route("/healthz", get(healthz))

@@ -7,6 +7,8 @@
 //!   implements it.
 //! * [`api::router`] is the axum application; [`serve`] runs it; [`spawn`] runs it on a
 //!   background task (tests, benches, embedding).
+//! * [`ui`] serves the investigation UI (`web/dist`, embedded) at `/`; [`entity_api`]
+//!   answers what the UI's entity page asks.
 //! * [`client`] submits reports to a server; [`bench`] compares TAXII throughput with
 //!   the reference implementation (medallion).
 
@@ -14,11 +16,13 @@ pub mod api;
 pub mod auth;
 pub mod bench;
 pub mod client;
+pub mod entity_api;
 pub mod node;
 pub mod reports;
 pub mod sqlite;
 pub mod store;
 pub mod taxii_api;
+pub mod ui;
 pub mod watch;
 pub mod watch_api;
 

@@ -52,7 +52,8 @@ export function elements(trace: Trace, victim: string): El[] {
     const id = `e:${source}->${target}`;
     const old = edges.get(id);
     if (old) {
-      if (data.sats) {
+      // An endpoint's own edge keeps the endpoint's total and first height.
+      if (data.sats && !old.data.final) {
         old.data.sats = Number(old.data.sats ?? 0) + Number(data.sats);
         old.data.label = edgeLabel(old.data);
       }

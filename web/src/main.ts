@@ -237,7 +237,7 @@ async function report(id: string): Promise<void> {
       <tbody>${trace.endpoints
         .map(
           (e) => `<tr data-cluster="${e.cluster_id}"><td><span class="dot" style="background:${categoryColour(e.category)}"></span>
-          ${e.arrivals?.[0] ? `<a href="#/entities/${encodeURIComponent(e.arrivals[0].address)}">${esc(e.label)}</a>` : esc(e.label)}</td>
+          <a href="#/entities/cluster:${e.cluster_id}">${esc(e.label)}</a></td>
           <td>${esc(e.category)}</td><td class="num sats" data-sats="${e.sats}">${btc(e.sats)}</td><td class="num">${((100 * e.sats) / trace.source_sats).toFixed(1)}</td>
           <td class="num">${e.first_height}</td><td class="num">${e.min_hops}</td><td class="num">${e.arrivals?.length ?? 0}</td></tr>`,
         )
@@ -268,14 +268,14 @@ async function report(id: string): Promise<void> {
       details.innerHTML = `<b>${esc(String(d.label).split('\n')[0])}</b> ${n.hasClass('mixer') ? '<span class="tag warn">mixer</span>' : ''}
         <table class="kv">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
         ${expandable(n) ? `<button id="node-expand">${n.hasClass('expanded') ? 'Collapse' : 'Expand'}</button>` : ''}
-        ${d.address ? `<button id="node-entity">Open entity</button>` : ''}`;
+        ${d.cluster_id != null ? `<button id="node-entity">Open entity</button>` : ''}`;
       const ex = document.getElementById('node-expand');
       if (ex) ex.onclick = () => {
         toggle(cy, trace, n);
         ex.textContent = n.hasClass('expanded') ? 'Collapse' : 'Expand';
       };
       const en = document.getElementById('node-entity');
-      if (en) en.onclick = () => go(`#/entities/${encodeURIComponent(d.address)}`);
+      if (en) en.onclick = () => go(`#/entities/cluster:${d.cluster_id}`);
     },
   });
   window.__cw.cy = cy;

@@ -1,4 +1,4 @@
-//! `/api/entities/{address}`: the entity (cluster) of an address as the investigation UI
+//! `/api/entities/{address}` (or `cluster:ID`): the entity (cluster) of an address as the investigation UI
 //! shows it — cluster id, tags with confidence and source (direct or inherited through
 //! the cluster), conflicting labels, member addresses — and
 //! `/api/entities/{address}/why/{other}`: the chain of txs that put two addresses in one
@@ -50,7 +50,17 @@ async fn signed_in(st: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     })
 }
 
+/// An address, or `cluster:ID` (a cluster id is the smallest address id of its cluster).
 fn addr_id(view: &View, addr: &str) -> Result<u32, ApiError> {
+    if let Some(id) = addr
+        .strip_prefix("cluster:")
+        .and_then(|i| i.parse::<u32>().ok())
+    {
+        if (id as usize) < view.store.addr_kind.len() {
+            return Ok(id);
+        }
+        return Err(ApiError::not_found("cluster"));
+    }
     let chain = view.store.chain();
     let key = AddrKey::parse(addr.trim(), chain).map_err(|e| {
         ApiError::new(

@@ -65,7 +65,7 @@ function startStream(): void {
       if (!location.hash.startsWith('#/alerts')) unseen++;
       header();
       const al = a.alert ?? {};
-      toast(`New alert: <b>${esc(al.title ?? al.report)}</b> reached ${esc(me?.org)} — ${btc(al.sats)} ${tlpBadge(al.tlp)}`);
+      toast(`New alert: <b>${esc(al.title ?? al.report)}</b> reached ${esc(me?.org)} — ${btc(al.sats)} ${tlpBadge(alertTlp(a))}`);
       alertListeners.forEach((f) => f(a));
     },
     (on) => {
@@ -361,13 +361,14 @@ async function alerts(): Promise<void> {
   const row = (a: any, fresh = false) => {
     const al = a.alert ?? {};
     const eps = (al.endpoints ?? []).map((e: any) => esc(e.label)).join(', ');
-    return `<tr class="alert-row ${fresh ? 'fresh' : ''}" data-id="${a.id}" data-report="${esc(al.report)}"><td>${tlpBadge(al.tlp)}</td>
-      <td><a href="#/reports/${encodeURIComponent(al.report)}">${esc(al.title ?? al.report)}</a></td><td>${esc(al.actor ?? '')}</td>
+    const withheld = al.cleared === false;
+    return `<tr class="alert-row ${fresh ? 'fresh' : ''}" data-id="${a.id}" data-report="${esc(al.report)}"><td>${tlpBadge(alertTlp(a))}</td>
+      <td><a href="#/reports/${encodeURIComponent(al.report)}">${esc(al.title ?? al.report)}</a>${withheld ? ' <span class="muted">(details withheld: the report’s TLP does not reach you)</span>' : ''}</td><td>${esc(al.actor ?? '')}</td>
       <td class="num">${btc(al.sats)}</td><td>${eps}</td><td class="num">${(al.arrivals ?? []).length}</td>
       <td>${esc(a.created.replace('T', ' ').slice(0, 19))}</td>
       <td><select class="state" data-id="${a.id}">${['new', 'acknowledged', 'resolved'].map((s) => `<option ${s === a.state ? 'selected' : ''}>${s}</option>`).join('')}</select></td></tr>`;
   };
-  const tlps = () => maxTlp([...alerts, ...live].map((a) => a.alert?.tlp));
+  const tlps = () => maxTlp([...alerts, ...live].map(alertTlp));
   app.innerHTML = `<div id="alerts-tlp">${pageTlp(tlps(), 'highest TLP of the alerts listed')}</div>
     <h1>Alerts for ${esc(me?.org)} <span class="live ${liveState ? 'on' : ''}">${liveState ? '● live' : '○ reconnecting'}</span></h1>
     <p class="muted">A report whose trace reaches an address your organisation registered raises an alert here at once.</p>
@@ -397,6 +398,11 @@ async function alerts(): Promise<void> {
   alertListeners.add(onAlert);
 }
 
+/** An alert's TLP; one whose details are withheld is treated as AMBER, never as CLEAR. */
+function alertTlp(a: any): string {
+  return a.alert?.tlp ?? 'AMBER';
+}
+
 // ---------------------------------------------------------------- screening
 function screen(): void {
   app.innerHTML = `<div id="screen-tlp">${pageTlp('CLEAR', 'results show exposure only to reports you may read')}</div>
@@ -413,7 +419,7 @@ function screen(): void {
     out.textContent = 'Screening…';
     try {
       const { results } = await api.post('/api/screen', { addresses, max_hops: Number(d.get('hops')) });
-      const reps: string[] = results.flatMap((r: any) => (r.exposure?.reports ?? r.exposure?.traces ?? []).map((x: any) => x.report ?? x.id ?? x));
+      const reps: string[] = JSON.stringify(results).match(/(incident|bundle|report)--[0-9a-f-]{36}/g) ?? [];
       const tl: string[] = [];
       for (const id of new Set(reps)) {
         try {

@@ -214,7 +214,7 @@ test('sign in, graph and table match the trace API, expand, entity, live alert',
   assert.equal(await page.locator('#alerts tbody tr.alert-row').count(), rows + 1);
   const order = ['CLEAR', 'GREEN', 'AMBER', 'AMBER+STRICT', 'RED'];
   const { alerts } = await api('GET', '/api/alerts', tokens[receiver]);
-  const highest = alerts.map((a) => String(a.alert.tlp).replace('TLP:', '')).sort((a, b) => order.indexOf(b) - order.indexOf(a))[0];
+  const highest = alerts.map((a) => String(a.alert.tlp ?? 'AMBER').replace('TLP:', '')).sort((a, b) => order.indexOf(b) - order.indexOf(a))[0];
   assert.equal(await page.getAttribute('#alerts-tlp .tlp', 'data-tlp'), highest);
   await page.screenshot({ path: path.join(artifacts, '5-alert-live.png') });
 
@@ -224,6 +224,7 @@ test('sign in, graph and table match the trace API, expand, entity, live alert',
   await page.click('#screen button');
   await page.waitForSelector('#screen-results tbody tr');
   assert.equal(await page.locator('#screen-results tbody tr').count(), 2);
+  assert.notEqual(await page.getAttribute('#screen-tlp .tlp', 'data-tlp'), 'CLEAR');
   await page.screenshot({ path: path.join(artifacts, '6-screening.png') });
 
   assert.deepEqual(errors, []);

@@ -64,6 +64,21 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// `POST /api/screen` on loopback: addresses/s and p50/p99 latency for batches of 1 and 1,000.
+    Screen {
+        /// Size of the simulated chain.
+        #[arg(long, default_value_t = 1_000_000)]
+        txs: u64,
+        /// Single-address requests to time.
+        #[arg(long, default_value_t = 2_000)]
+        singles: usize,
+        /// 1,000-address batches to time.
+        #[arg(long, default_value_t = 50)]
+        batches: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Simulator throughput: txs/s and MB/s of blk files written, ratio to sha256sum of them.
     Sim {
         /// Transactions to generate.
@@ -439,6 +454,12 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
             (!no_medallion).then_some(python),
             json,
         ),
+        BenchCommand::Screen {
+            txs,
+            singles,
+            batches,
+            json,
+        } => bench_screen(txs, singles, batches, json),
         BenchCommand::Sim { txs, runs, json } => {
             let runs = runs.max(1);
             let (mut sim_t, mut sha_t) = (Vec::new(), Vec::new());
@@ -583,4 +604,117 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The percentile `p` (0–100) of sorted durations, in milliseconds.
+fn pct_ms(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let k = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[k] * 1e3
+}
+
+#[allow(clippy::print_stdout)]
+fn bench_screen(txs: u64, singles: usize, batches: usize, json: bool) -> anyhow::Result<()> {
+    use chainwatch_server::store::Role;
+    let bc = bench_chain(txs)?;
+    let data = bc.data.display().to_string();
+    if !cluster_dir(&bc.data, bc.chain).join("META").exists() {
+        child(&["--data", &data, "cluster"])?;
+    }
+    child(&[
+        "--data",
+        &data,
+        "tags",
+        "import",
+        &bc.dir.join("tags.yaml").display().to_string(),
+    ])?;
+    // Addresses to screen: a spread of addresses from the store, thief addresses among them.
+    let store = Store::open(&store_dir(&bc.data, bc.chain), bc.chain)?;
+    let n = store.addr_kind.len() as u32;
+    let sample: Vec<String> = (0..4_000u32)
+        .map(|i| {
+            store
+                .addr_key((i as u64 * 2_654_435_761 % n as u64) as u32)
+                .display(bc.chain)
+        })
+        .collect();
+    let incident: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bc.dir.join("incident.json"))?)?;
+    let intel = tempfile::tempdir()?;
+    // The server keeps its intel store apart from the bench chain's data (fresh orgs each run):
+    // link the chain, clusters and tags into a temporary data directory.
+    for sub in ["chains", "clusters", "tags"] {
+        std::os::unix::fs::symlink(bc.data.join(sub), intel.path().join(sub))?;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let figures = rt.block_on(async {
+        let node = chainwatch_server::Node::open(intel.path()).await?;
+        let org = node.create_org("bench", "exchange", &[], None).await?;
+        node.create_user(&org.name, "bench-user", Role::Analyst, None).await?;
+        let (_, tok) = node.create_token("bench-user", None).await?;
+        let server = chainwatch_server::spawn(node, chainwatch_server::ServerConfig::default(), "127.0.0.1:0".parse()?).await?;
+        let base = server.url();
+        let http = reqwest::Client::new();
+        while server.state.watch.view().is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // A traced report, so that screening has exposure to compute.
+        let report = serde_json::json!({"victim": "bench", "chain": bc.chain.name(), "time": "2024-01-01T00:00:00Z",
+            "stolen_outputs": incident["outputs"], "tlp": "GREEN"});
+        let r: serde_json::Value = http.post(format!("{base}/api/reports")).bearer_auth(&tok).json(&report).send().await?.json().await?;
+        let id = r["id"].as_str().unwrap_or_default().to_string();
+        loop {
+            let v: serde_json::Value = http.get(format!("{base}/api/reports/{id}/trace")).bearer_auth(&tok).send().await?.json().await?;
+            if v["status"] == "done" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let url = format!("{base}/api/screen");
+        let mut single = Vec::with_capacity(singles);
+        let t_single = Instant::now();
+        for i in 0..singles {
+            let body = serde_json::json!({"addresses": [&sample[i % sample.len()]]});
+            let t = Instant::now();
+            let resp = http.post(&url).bearer_auth(&tok).json(&body).send().await?;
+            anyhow::ensure!(resp.status().is_success(), "screen: HTTP {}", resp.status());
+            let _ = resp.bytes().await?;
+            single.push(t.elapsed().as_secs_f64());
+        }
+        let single_total = t_single.elapsed().as_secs_f64();
+        let mut batch = Vec::with_capacity(batches);
+        let t_batch = Instant::now();
+        for b in 0..batches {
+            let addrs: Vec<&String> = (0..1_000).map(|k| &sample[(b * 1_000 + k) % sample.len()]).collect();
+            let body = serde_json::json!({"addresses": addrs});
+            let t = Instant::now();
+            let resp = http.post(&url).bearer_auth(&tok).json(&body).send().await?;
+            anyhow::ensure!(resp.status().is_success(), "screen: HTTP {}", resp.status());
+            let _ = resp.bytes().await?;
+            batch.push(t.elapsed().as_secs_f64());
+        }
+        let batch_total = t_batch.elapsed().as_secs_f64();
+        server.stop();
+        single.sort_by(f64::total_cmp);
+        batch.sort_by(f64::total_cmp);
+        Ok::<_, anyhow::Error>(serde_json::json!({
+            "chain_txs": store.tx.len(), "single_requests": singles,
+            "single_addresses_per_s": singles as f64 / single_total,
+            "single_p50_ms": pct_ms(&single, 50.0), "single_p99_ms": pct_ms(&single, 99.0),
+            "batches_of_1000": batches, "batch_addresses_per_s": (batches * 1000) as f64 / batch_total,
+            "batch_p50_ms": pct_ms(&batch, 50.0), "batch_p99_ms": pct_ms(&batch, 99.0),
+        }))
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        println!("screen, 1 address per request:    {:.0} addresses/s, p50 {:.2} ms, p99 {:.2} ms ({} requests)", figures["single_addresses_per_s"].as_f64().unwrap_or(0.0), figures["single_p50_ms"].as_f64().unwrap_or(0.0), figures["single_p99_ms"].as_f64().unwrap_or(0.0), singles);
+        println!("screen, 1,000 addresses per request: {:.0} addresses/s, p50 {:.1} ms, p99 {:.1} ms ({} requests)", figures["batch_addresses_per_s"].as_f64().unwrap_or(0.0), figures["batch_p50_ms"].as_f64().unwrap_or(0.0), figures["batch_p99_ms"].as_f64().unwrap_or(0.0), batches);
+    }
+    Ok(())
 }

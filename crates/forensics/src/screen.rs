@@ -8,6 +8,10 @@ use chainwatch_chain::store::{Store, NONE};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
 
+/// The backward search for indirect exposure looks at this many payments at most, so that
+/// screening an exchange's hot wallet (paid thousands of times) stays a bounded, fast request.
+pub const MAX_INDIRECT_OUTPUTS: usize = 512;
+
 /// Exposure of all traced reports, by address id.
 #[derive(Default)]
 pub struct ExposureIndex {
@@ -119,12 +123,17 @@ impl ExposureIndex {
             // (address, payments back from `addr`, the output paying `addr` this path started at)
             let mut queue: VecDeque<(u32, u32, u32)> = VecDeque::from([(addr, 0, NONE)]);
             let mut origins: HashMap<u32, HashSet<u32>> = HashMap::new();
-            while let Some((x, back, origin)) = queue.pop_front() {
+            let mut budget = MAX_INDIRECT_OUTPUTS;
+            'search: while let Some((x, back, origin)) = queue.pop_front() {
                 if back >= max_hops {
                     continue;
                 }
-                // Txs paying x.
-                for &o in index.of(x) {
+                // Txs paying x (most recent first: the likeliest to matter).
+                for &o in index.of(x).iter().rev() {
+                    if budget == 0 {
+                        break 'search;
+                    }
+                    budget -= 1;
                     let t = store.tx_of_output(o);
                     let origin = if back == 0 { o } else { origin };
                     for i in store.tx_inputs(t) {

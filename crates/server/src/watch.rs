@@ -592,7 +592,7 @@ impl Watch {
         &self,
         addresses: &[String],
         max_hops: u32,
-        visible: &dyn Fn(&str) -> bool,
+        visible: &(dyn Fn(&str) -> bool + Sync),
     ) -> Option<Vec<ScreenItem>> {
         let view = self.view()?;
         let index = self.index.read().ok()?.clone();
@@ -603,12 +603,37 @@ impl Watch {
             index: &index,
             outputs: &view.outputs,
         };
-        Some(
-            addresses
-                .iter()
-                .map(|a| sc.screen(a.trim(), max_hops, visible))
-                .collect(),
-        )
+        // Large batches are split over the cores.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
+        if addresses.len() < 64 || threads < 2 {
+            return Some(
+                addresses
+                    .iter()
+                    .map(|a| sc.screen(a.trim(), max_hops, visible))
+                    .collect(),
+            );
+        }
+        let chunk = addresses.len().div_ceil(threads);
+        let parts: Vec<Vec<ScreenItem>> = std::thread::scope(|s| {
+            let handles: Vec<_> = addresses
+                .chunks(chunk)
+                .map(|part| {
+                    let sc = &sc;
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|a| sc.screen(a.trim(), max_hops, visible))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        Some(parts.into_iter().flatten().collect())
     }
 
     /// Reports whose findings share addresses, txs or (non-service) clusters with `report`'s,

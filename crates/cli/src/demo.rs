@@ -43,15 +43,6 @@ pub fn sim(cfg: &SimConfig, out: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where `chainwatch demo` serves the UI unless told otherwise.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-
-/// `chainwatch demo`: the whole story, served on [`DEFAULT_LISTEN`].
-pub fn demo(data: &Path, seed: u64, txs: u64) -> anyhow::Result<()> {
-    let listen = DEFAULT_LISTEN.parse().context("default listen address")?;
-    demo_serve(data, seed, txs, listen, true)
-}
-
 /// `chainwatch demo --listen ADDR`: [`prepare`], then the exchange on top (organisations,
 /// users, registered addresses, the heist report, its trace and alerts) and the UI served
 /// on `listen` until Ctrl-C. `serve: false` sets everything up and returns.

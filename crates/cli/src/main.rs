@@ -224,7 +224,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The whole story on a simulated chain: simulate, ingest, tag, cluster, trace the heist.
+    /// The whole story: simulate a heist chain, ingest, tag, cluster, file the report, trace, alert, serve the UI.
     Demo {
         /// Random seed.
         #[arg(long, default_value_t = 7)]
@@ -232,6 +232,12 @@ enum Command {
         /// Target number of transactions.
         #[arg(long, default_value_t = 100_000)]
         txs: u64,
+        /// Where to serve the UI.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Set everything up, print the credentials, and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
     },
     /// Measure performance; prints figures and their ratios to references measured in the same run.
     Bench {
@@ -379,7 +385,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report { what } => intel_cmds::report(what),
         Command::Verify { file, json } => intel_cmds::verify(&file, json),
         Command::Audit { what } => intel_cmds::audit(&cli.data, what),
-        Command::Demo { seed, txs } => demo::demo(&cli.data, seed, txs),
+        Command::Demo {
+            seed,
+            txs,
+            listen,
+            no_serve,
+        } => demo::demo_serve(&cli.data, seed, txs, listen, !no_serve),
         Command::Bench { what } => bench::run(what),
     }
 }

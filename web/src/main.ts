@@ -436,7 +436,7 @@ function screen(): void {
             (r: any) => `<tr><td>${r.on_chain ? `<a href="#/entities/${encodeURIComponent(r.address)}">${esc(r.address)}</a>` : esc(r.address)}</td>
           <td><span class="risk risk-${esc(r.risk)}">${esc(r.error ? 'error' : r.risk)}</span></td><td>${esc(r.cluster_id ?? '')}</td>
           <td>${(r.tags ?? []).map((t: any) => esc(t.label ?? t.list ?? JSON.stringify(t))).join(', ')}</td>
-          <td>${r.exposure ? esc(r.exposure.kind ?? r.exposure.level ?? '') + ' ' + (r.exposure.sats != null ? btc(r.exposure.sats) : '') : ''}</td>
+          <td>${exposureCell(r.exposure)}</td>
           <td>${esc(r.error ?? (r.reasons ?? []).join('; '))}</td></tr>`,
           )
           .join('')}</tbody></table>`;
@@ -444,6 +444,20 @@ function screen(): void {
       out.innerHTML = `<p class="error">${esc((e as Error).message)}</p>`;
     }
   };
+}
+
+/** Direct, entity (cluster) and indirect exposure of a screened address, summed per kind. */
+function exposureCell(e: any): string {
+  if (!e) return '';
+  const parts: string[] = [];
+  for (const [kind, label] of [['direct', 'direct'], ['cluster', 'entity'], ['indirect', 'indirect']] as const) {
+    const list: any[] = e[kind] ?? [];
+    if (list.length) {
+      const sats = list.reduce((a, x) => a + (x.sats ?? 0), 0);
+      parts.push(`${label} ${btc(sats)} (${list.length} report${list.length > 1 ? 's' : ''})`);
+    }
+  }
+  return esc(parts.join('; '));
 }
 
 // ---------------------------------------------------------------- router

@@ -100,8 +100,11 @@ pub struct FollowOptions {
 }
 
 impl FollowOptions {
-    /// Defaults: 1 s poll with long poll, 2 connections, 8 MiB batches of at most 500
-    /// blocks, commits every second or 64 MiB while catching up, back-off up to 10 s.
+    /// Defaults: 1 s poll with long poll, 2 connections, batches of at most 16 blocks or
+    /// 8 MiB, commits every second or 64 MiB while catching up, back-off up to 10 s.
+    ///
+    /// (On regtest, 2 connections with batches of 16 caught up fastest: the node spends about
+    /// 0.1–0.2 ms per call whether batched or not, so bigger batches only add latency.)
     pub fn new(store_dir: &Path, chain: Chain) -> FollowOptions {
         FollowOptions {
             store_dir: store_dir.to_path_buf(),
@@ -111,7 +114,7 @@ impl FollowOptions {
             once: false,
             connections: 2,
             batch_bytes: 8 << 20,
-            max_batch: 500,
+            max_batch: 16,
             commit_interval: Duration::from_secs(1),
             commit_bytes: 64 << 20,
             max_backoff: Duration::from_secs(10),
@@ -142,7 +145,8 @@ pub enum Notice {
         /// Block bytes appended by this run so far.
         bytes: u64,
     },
-    /// The store holds the node's tip (sent once per catch-up, not per block).
+    /// The store holds the node's tip: the first time in a run, and after recovering from
+    /// node failures (not after every block).
     CaughtUp {
         /// Tip height.
         height: u32,
@@ -320,6 +324,7 @@ pub fn follow(
     notice: &mut dyn FnMut(&Notice),
 ) -> Result<FollowSummary, FollowError> {
     let started = Instant::now();
+    let existed = opts.store_dir.join("COMMIT").exists();
     let mut store = Store::open_writer(&opts.store_dir, opts.chain)?;
     if let Some(tx) = events {
         store.set_events(tx);
@@ -350,6 +355,11 @@ pub fn follow(
     } = f;
     store_summary(&store, &mut summary);
     let closed = store.close();
+    if result.is_err() && !existed && summary.blocks == 0 {
+        // Created by this run and left empty (wrong credentials, another chain): leave no
+        // store behind to be mistaken for one.
+        let _ = std::fs::remove_dir_all(&opts.store_dir);
+    }
     result?;
     committed?;
     closed?;
@@ -490,6 +500,8 @@ impl Follower<'_> {
                             after: down_since.elapsed(),
                         });
                         failures = 0;
+                        // Say so again when back at the tip.
+                        self.caught_up_reported = false;
                     }
                 }
                 Err(e) if e.is_transient() => {
@@ -566,7 +578,6 @@ impl Follower<'_> {
         if tip == Some(best) {
             return Ok(Step::UpToDate);
         }
-        self.caught_up_reported = false;
         let ours_at_tip_height = match r.next() {
             None => true, // empty store
             Some(Ok(v)) => Some(hash_of("getblockhash", &v)?) == tip,

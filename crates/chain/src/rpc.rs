@@ -656,13 +656,27 @@ pub fn short(v: &Value) -> String {
     s
 }
 
+/// The start of a body on one line, HTML tags dropped (a 503 page says "Service Unavailable").
 fn body_excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
-    let text = text.trim();
-    if text.is_empty() {
+    let text = String::from_utf8_lossy(&body[..body.len().min(400)]);
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            _ if !in_tag => plain.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    if words.is_empty() {
         "(empty body)".into()
     } else {
-        text.to_string()
+        words.join(" ")
     }
 }
 
@@ -797,6 +811,10 @@ mod tests {
             assert!(!e.to_string().contains(":p@"), "{e}");
         }
         assert_eq!(mask_password("http://a@h:1/x"), "http://a@h:1/x");
+        assert_eq!(
+            body_excerpt(b"<HTML><HEAD>\n<TITLE>503 Service Unavailable</TITLE>\n</HEAD></HTML>"),
+            "503 Service Unavailable"
+        );
     }
 
     /// A one-connection-at-a-time HTTP server that answers each request with `reply(n)`.

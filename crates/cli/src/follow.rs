@@ -5,6 +5,12 @@
 //! connected or disconnected once caught up (`--json`: every event as a JSON object), or
 //! with `--once` only the final summary. SIGINT/SIGTERM stop it cleanly after the current
 //! step; a `kill -9` is safe too (the next start resumes from the last commit).
+//!
+//! Derived state: if the data directory has clusters for the chain (`chainwatch cluster`
+//! ran), they are kept current with the heuristics they were made with — right after a
+//! reorg (the clustering sees the rollback and recomputes, so it equals a fresh run), else
+//! at most every 30 s once caught up, and when the run ends. The server re-traces
+//! reports whenever the store's commit record changes.
 
 use crate::BadInput;
 use anyhow::Context;
@@ -12,12 +18,18 @@ use chainwatch_chain::event::ChainEvent;
 use chainwatch_chain::follow::{self as chain_follow, FollowOptions, FollowSummary, Notice};
 use chainwatch_chain::ingest::IngestOptions;
 use chainwatch_chain::rpc::{RpcClient, RpcOptions};
-use chainwatch_chain::store::store_dir;
+use chainwatch_chain::store::{store_dir, Store};
 use chainwatch_chain::to_hex;
+use chainwatch_forensics::change::ChangeHeuristic;
+use chainwatch_forensics::cluster::{self, cluster_dir, ClusterOptions};
 use chainwatch_types::Chain;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
+
+/// Longest interval between cluster refreshes while following (reorgs refresh at once).
+const CLUSTER_EVERY: Duration = Duration::from_secs(30);
 
 /// Set by SIGINT/SIGTERM.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -94,12 +106,16 @@ pub fn follow(
     signals::install();
 
     let (tx, rx) = std::sync::mpsc::channel::<ChainEvent>();
+    // Printer → cluster upkeep: "blocks changed" (true: some were disconnected).
+    let (changed_tx, changed_rx) = std::sync::mpsc::channel::<bool>();
     let caught_up = AtomicBool::new(false);
     let started = Instant::now();
     let result = std::thread::scope(|scope| {
         let caught_up = &caught_up;
         let printer = scope.spawn(move || {
             for e in rx {
+                let reorg = matches!(e, ChainEvent::Disconnected { .. });
+                let _ = changed_tx.send(reorg);
                 if once {
                     continue;
                 }
@@ -108,6 +124,7 @@ pub fn follow(
                 }
             }
         });
+        let upkeep = scope.spawn(move || keep_clusters(data, chain, changed_rx, caught_up, once));
         let mut log = Log::default();
         let result = chain_follow::follow(&client, &opts, Some(tx), &STOP, &mut |n| {
             if let Notice::CaughtUp { .. } = n {
@@ -115,8 +132,10 @@ pub fn follow(
             }
             log.notice(n, started);
         });
-        // The follower dropped its event sender: the printer ends after the last event.
+        // The follower dropped its event sender: the printer ends after the last event,
+        // then the cluster upkeep after its last refresh.
         let _ = printer.join();
+        let _ = upkeep.join();
         result
     });
     match result {
@@ -138,6 +157,79 @@ pub fn follow(
         Err(e) if e.is_auth() => Err(BadInput(e.to_string()).into()),
         Err(e) => Err(e).context("follow failed"),
     }
+}
+
+/// Refreshes existing clusters after block changes (see the module docs) until `changed`
+/// closes, and then once more if anything changed since; with `once`, only then.
+#[allow(clippy::print_stderr)]
+fn keep_clusters(
+    data: &Path,
+    chain: Chain,
+    changed: Receiver<bool>,
+    caught_up: &AtomicBool,
+    once: bool,
+) {
+    let dir = cluster_dir(data, chain);
+    let mut pending = false;
+    let mut reorg = false;
+    let mut last = Instant::now();
+    loop {
+        // Refresh after a quiet moment (a reorg's new branch arrives right after the rollback),
+        // and at the end.
+        let (quiet, closed) = match changed.recv_timeout(Duration::from_millis(300)) {
+            Ok(r) => {
+                pending = true;
+                reorg |= r;
+                (false, false)
+            }
+            Err(RecvTimeoutError::Timeout) => (true, false),
+            Err(RecvTimeoutError::Disconnected) => (true, true),
+        };
+        let due = closed
+            || (!once
+                && quiet
+                && caught_up.load(Ordering::Relaxed)
+                && (reorg || last.elapsed() >= CLUSTER_EVERY));
+        if pending && due && dir.join("META").exists() {
+            match refresh_clusters(data, chain) {
+                Ok(s) => eprintln!(
+                    "clusters {}: {} addresses, {} txs processed{}",
+                    if s.incremental {
+                        "updated"
+                    } else {
+                        "recomputed"
+                    },
+                    s.addresses,
+                    s.txs_processed,
+                    if reorg { " (after a reorg)" } else { "" }
+                ),
+                Err(e) => eprintln!("warning: clusters not updated: {e:#}"),
+            }
+            pending = false;
+            reorg = false;
+            last = Instant::now();
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+/// Runs the clustering again with the heuristics recorded in its META.
+fn refresh_clusters(data: &Path, chain: Chain) -> anyhow::Result<cluster::ClusterSummary> {
+    let dir = cluster_dir(data, chain);
+    let meta: cluster::Meta = serde_json::from_slice(&std::fs::read(dir.join("META"))?)?;
+    let change = meta
+        .change
+        .iter()
+        .map(|n| n.parse::<ChangeHeuristic>().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = Store::open(&store_dir(data, chain), chain)?;
+    let opts = ClusterOptions {
+        change,
+        full: false,
+    };
+    Ok(cluster::run(&store, &dir, &opts, &mut |_, _| {})?)
 }
 
 /// Turns notices into log lines on stderr (progress at most every 10 s).

@@ -16,7 +16,9 @@
 //! - **Faults.** An unreachable, restarting, warming-up or overloaded node is retried with
 //!   exponential back-off (100 ms doubling up to [`FollowOptions::max_backoff`]), reported
 //!   through [`Notice::Retrying`]; what was appended before is committed first. Wrong
-//!   credentials ([`FollowError::is_auth`]) and a node on another chain end the run.
+//!   credentials, a node on another chain ([`FollowError::is_bad_input`]) and other
+//!   permanent errors end the run; so does a node down for longer than
+//!   [`FollowOptions::give_up_after`], if set.
 //!   The store's commit protocol makes a kill at any moment safe: the next start recovers
 //!   to the last commit and goes on.
 //! - **Events.** Each committed block joining or leaving the chain is published as a
@@ -97,6 +99,9 @@ pub struct FollowOptions {
     pub commit_bytes: u64,
     /// Longest wait between retries.
     pub max_backoff: Duration,
+    /// Stop retrying (returning the last error) once the node has failed for this long;
+    /// `None`: retry for ever.
+    pub give_up_after: Option<Duration>,
 }
 
 impl FollowOptions {
@@ -118,6 +123,7 @@ impl FollowOptions {
             commit_interval: Duration::from_secs(1),
             commit_bytes: 64 << 20,
             max_backoff: Duration::from_secs(10),
+            give_up_after: None,
         }
     }
 }
@@ -242,12 +248,13 @@ impl FollowError {
         matches!(self, FollowError::Rpc(e) if e.is_transient())
     }
 
-    /// True for wrong credentials or permissions, a missing cookie and a node on another
-    /// chain: bad usage rather than a runtime failure.
-    pub fn is_auth(&self) -> bool {
+    /// True for wrong credentials or permissions, an unreadable cookie, a node on another
+    /// chain and a store not built from the node's chain: bad usage or input rather than a
+    /// runtime failure.
+    pub fn is_bad_input(&self) -> bool {
         match self {
             FollowError::Rpc(e) => e.is_auth(),
-            FollowError::WrongChain { .. } => true,
+            FollowError::WrongChain { .. } | FollowError::Spend { .. } => true,
             _ => false,
         }
     }
@@ -508,6 +515,13 @@ impl Follower<'_> {
                     self.commit()?;
                     if failures == 0 {
                         down_since = Instant::now();
+                    }
+                    if self
+                        .opts
+                        .give_up_after
+                        .is_some_and(|limit| down_since.elapsed() >= limit)
+                    {
+                        return Err(e);
                     }
                     failures += 1;
                     self.summary.retries += 1;

@@ -103,6 +103,10 @@ pub fn follow(
     let mut opts = FollowOptions::new(&dir, chain);
     opts.poll = Duration::from_millis(poll_ms);
     opts.once = once;
+    if once {
+        // A cron job should not hang on a node that stays down.
+        opts.give_up_after = Some(Duration::from_secs(60));
+    }
     signals::install();
 
     let (tx, rx) = std::sync::mpsc::channel::<ChainEvent>();
@@ -154,7 +158,7 @@ pub fn follow(
             }
             Ok(())
         }
-        Err(e) if e.is_auth() => Err(BadInput(e.to_string()).into()),
+        Err(e) if e.is_bad_input() => Err(BadInput(e.to_string()).into()),
         Err(e) => Err(e).context("follow failed"),
     }
 }

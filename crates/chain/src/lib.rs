@@ -1,5 +1,6 @@
 //! Bitcoin-family chain data on disk: block and transaction parsing, `blk*.dat` reading,
-//! and the memory-mapped columnar chain store with its indexes.
+//! the memory-mapped columnar chain store with its indexes, and the live follower that keeps
+//! it at a node's tip over JSON-RPC through reorgs ([`follow`], [`rpc`], [`event`]).
 
 pub mod hash;
 pub mod tx;

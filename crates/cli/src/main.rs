@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod entities;
+mod follow;
 mod intel_cmds;
 mod labels;
 mod lookup;
@@ -57,6 +58,31 @@ enum Command {
         /// Commit every N MiB of block data.
         #[arg(long, default_value_t = 64, hide = true)]
         commit_mib: u64,
+    },
+    /// Follow a node's best chain over JSON-RPC: catch up, then add each new block as it comes
+    /// (reorgs rolled back to the fork point); with --blocks, first ingest its blk files.
+    Follow {
+        /// Node RPC URL: http://USER:PASS@HOST[:PORT] (the port defaults to the chain's).
+        #[arg(long, env = "CHAINWATCH_RPC")]
+        rpc: String,
+        /// Read the credentials from the node's cookie file instead of the URL.
+        #[arg(long)]
+        cookie: Option<PathBuf>,
+        /// Chain the node serves.
+        #[arg(long, default_value = "bitcoin")]
+        chain: Chain,
+        /// Longest wait for a new block before asking the node again, in ms.
+        #[arg(long, default_value_t = 1000)]
+        poll_ms: u64,
+        /// First ingest this blocks/ directory (blk*.dat), then follow over RPC.
+        #[arg(long)]
+        blocks: Option<PathBuf>,
+        /// Catch up to the node's tip, print a summary and exit (for tests and cron).
+        #[arg(long)]
+        once: bool,
+        /// JSON output: every block event as one object per line (with --once: the summary).
+        #[arg(long)]
+        json: bool,
     },
     /// Show a transaction: height, inputs with the outputs they spend, outputs with their spenders.
     Tx {
@@ -313,6 +339,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             opts.commit_bytes = commit_mib << 20;
             run_ingest(&opts, json)
         }
+        Command::Follow {
+            rpc,
+            cookie,
+            chain,
+            poll_ms,
+            blocks,
+            once,
+            json,
+        } => follow::follow(
+            &cli.data,
+            &rpc,
+            cookie.as_deref(),
+            chain,
+            poll_ms,
+            blocks.as_deref(),
+            once,
+            json,
+        ),
         Command::Tx { txid, chain, json } => lookup::tx(&cli.data, chain, &txid, json),
         Command::Address {
             address,

@@ -132,43 +132,10 @@ async fn post(http: &reqwest::Client, url: &str, tok: &str, body: Value) -> (u16
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn wait_done(http: &reqwest::Client, base: &str, id: &str, tok: &str) -> Value {
-    let t = Instant::now();
-    loop {
-        let (s, v) = get(http, &format!("{base}/api/reports/{id}/trace"), tok).await;
-        assert_eq!(s, 200, "{v}");
-        if v["status"] == "done" {
-            return v;
-        }
-        assert!(
-            !matches!(v["status"].as_str(), Some("failed" | "skipped")),
-            "{v}"
-        );
-        assert!(t.elapsed() < Duration::from_secs(60), "trace not done: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_alert_the_exchanges_they_reach() {
     let dir = tempfile::tempdir().unwrap();
-    let s = sim(dir.path(), 21, 500, 40_000, &[]);
-    let data = dir.path().join("data");
-    ok(
-        &data,
-        &[
-            "ingest",
-            "--blocks",
-            s.join("blocks").to_str().unwrap(),
-            "--chain",
-            "bitcoin-regtest",
-        ],
-    );
-    ok(
-        &data,
-        &["tags", "import", s.join("tags.yaml").to_str().unwrap()],
-    );
-    ok(&data, &["cluster"]);
+    let (s, data) = prepared(dir.path(), 21, 500, 40_000, &[]);
     let truth = read_json(&s.join("truth.json"));
     let incident = read_json(&s.join("incident.json"));
     let wallets = hot_wallets(&std::fs::read_to_string(s.join("tags.yaml")).unwrap());
@@ -309,7 +276,7 @@ async fn reports_alert_the_exchanges_they_reach() {
     .await;
     assert_eq!(st, 201, "{sub}");
     let rid = sub["id"].as_str().unwrap().to_string();
-    let tr = wait_done(&http, &base, &rid, &tokens["agency"]).await;
+    let tr = wait_traced(&http, &base, &rid, &tokens["agency"]).await;
     assert_eq!(tr["method"], "fifo");
     assert!(
         tr["trace"]["endpoints"].as_array().unwrap().len() >= 2,
@@ -475,7 +442,7 @@ async fn reports_alert_the_exchanges_they_reach() {
     .await;
     assert_eq!(st, 201, "{sub}");
     let red_id = sub["id"].as_str().unwrap().to_string();
-    wait_done(&http, &base, &red_id, &tokens["agency"]).await;
+    wait_traced(&http, &base, &red_id, &tokens["agency"]).await;
     let (_, v) = get(&http, &format!("{base}/api/alerts"), &tokens["coinhaven"]).await;
     assert!(
         v["alerts"]

@@ -58,3 +58,59 @@ pub fn sim(dir: &Path, seed: u64, blocks: u32, txs: u64, extra: &[&str]) -> Path
 pub fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
 }
+
+/// A simulated chain, ingested, tagged (its tags.yaml plus `more_tags`) and clustered:
+/// returns (simulator output, data directory).
+pub fn prepared(
+    dir: &Path,
+    seed: u64,
+    blocks: u32,
+    txs: u64,
+    more_tags: &[&Path],
+) -> (PathBuf, PathBuf) {
+    let s = sim(dir, seed, blocks, txs, &[]);
+    let data = dir.join("data");
+    ok(
+        &data,
+        &[
+            "ingest",
+            "--blocks",
+            s.join("blocks").to_str().unwrap(),
+            "--chain",
+            "bitcoin-regtest",
+        ],
+    );
+    let tags = s.join("tags.yaml");
+    let mut args = vec!["tags", "import", tags.to_str().unwrap()];
+    args.extend(more_tags.iter().map(|p| p.to_str().unwrap()));
+    ok(&data, &args);
+    ok(&data, &["cluster"]);
+    (s, data)
+}
+
+/// Waits until the server has traced report `id` and returns its trace state.
+pub async fn wait_traced(http: &reqwest::Client, base: &str, id: &str, tok: &str) -> Value {
+    let t = std::time::Instant::now();
+    loop {
+        let r = http
+            .get(format!("{base}/api/reports/{id}/trace"))
+            .bearer_auth(tok)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v: Value = r.json().await.unwrap();
+        if v["status"] == "done" {
+            return v;
+        }
+        assert!(
+            !matches!(v["status"].as_str(), Some("failed" | "skipped")),
+            "{v}"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "trace not done: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

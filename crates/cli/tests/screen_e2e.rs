@@ -8,30 +8,9 @@ use std::path::Path;
 #[test]
 fn screening_flags_sanctions_and_theft_exposure() {
     let dir = tempfile::tempdir().unwrap();
-    let s = sim(dir.path(), 21, 500, 40_000, &[]);
-    let data = dir.path().join("data");
-    ok(
-        &data,
-        &[
-            "ingest",
-            "--blocks",
-            s.join("blocks").to_str().unwrap(),
-            "--chain",
-            "bitcoin-regtest",
-        ],
-    );
     let sdn = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/ofac-sdn-csv/sdn_2024-05-03.csv");
-    ok(
-        &data,
-        &[
-            "tags",
-            "import",
-            s.join("tags.yaml").to_str().unwrap(),
-            sdn.to_str().unwrap(),
-        ],
-    );
-    ok(&data, &["cluster"]);
+    let (s, data) = prepared(dir.path(), 21, 500, 40_000, &[&sdn]);
     let truth = read_json(&s.join("truth.json"));
 
     // Before any findings: a thief address has no exposure.

@@ -27,45 +27,20 @@ async fn call(http: &reqwest::Client, url: &str, tok: &str, body: Option<Value>)
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn traced(http: &reqwest::Client, base: &str, id: &str, tok: &str) {
-    let t = Instant::now();
-    loop {
-        let (_, v) = call(http, &format!("{base}/api/reports/{id}/trace"), tok, None).await;
-        if v["status"] == "done" {
-            return;
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "not traced: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn screening_and_correlation_respect_clearance() {
     let dir = tempfile::tempdir().unwrap();
-    let s = sim(dir.path(), 33, 500, 40_000, &[]);
-    let data = dir.path().join("data");
-    ok(
-        &data,
-        &[
-            "ingest",
-            "--blocks",
-            s.join("blocks").to_str().unwrap(),
-            "--chain",
-            "bitcoin-regtest",
-        ],
-    );
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    ok(
-        &data,
+    let (s, data) = prepared(
+        dir.path(),
+        33,
+        500,
+        40_000,
         &[
-            "tags",
-            "import",
-            s.join("tags.yaml").to_str().unwrap(),
-            shared.join("ofac-sdn-csv").to_str().unwrap(),
-            shared.join("ofac-0xB10C-lists").to_str().unwrap(),
+            &shared.join("ofac-sdn-csv"),
+            &shared.join("ofac-0xB10C-lists"),
         ],
     );
-    ok(&data, &["cluster"]);
     let truth = read_json(&s.join("truth.json"));
     let incident = read_json(&s.join("incident.json"));
 
@@ -132,9 +107,9 @@ async fn screening_and_correlation_respect_clearance() {
         ids.push(v["id"].as_str().unwrap().to_string());
     }
     for id in &ids[..2] {
-        traced(&http, &base, id, &tokens["agency"]).await;
+        wait_traced(&http, &base, id, &tokens["agency"]).await;
     }
-    traced(&http, &base, &ids[2], &tokens["agency"]).await;
+    wait_traced(&http, &base, &ids[2], &tokens["agency"]).await;
 
     // Correlation: A and B share the first stolen output's tx and the addresses downstream.
     let (st, rel) = call(

@@ -14,6 +14,8 @@ use std::collections::{HashMap, VecDeque};
 pub struct AddrOutputs {
     offsets: Vec<u32>,
     outs: Vec<u32>,
+    /// The tx that created each entry of `outs` (saves a binary search per look-up).
+    txs: Vec<u32>,
 }
 
 impl AddrOutputs {
@@ -30,11 +32,20 @@ impl AddrOutputs {
         }
         let mut fill = offsets.clone();
         let mut outs = vec![0u32; addrs.len()];
+        let mut txs = vec![0u32; addrs.len()];
+        let tx_recs = store.tx.as_slice();
+        let mut t = 0usize;
         for (o, &a) in addrs.iter().enumerate() {
-            outs[fill[a as usize] as usize] = o as u32;
+            // Outputs are in tx order: advance to the tx whose range holds `o`.
+            while t + 1 < tx_recs.len() && tx_recs[t + 1].first_out as usize <= o {
+                t += 1;
+            }
+            let k = fill[a as usize] as usize;
+            outs[k] = o as u32;
+            txs[k] = t as u32;
             fill[a as usize] += 1;
         }
-        AddrOutputs { offsets, outs }
+        AddrOutputs { offsets, outs, txs }
     }
 
     /// Output numbers paying `addr`, in chain order.
@@ -44,6 +55,15 @@ impl AddrOutputs {
             return &[];
         }
         &self.outs[self.offsets[a] as usize..self.offsets[a + 1] as usize]
+    }
+
+    /// The txs that created [`AddrOutputs::of`]`(addr)`, in the same order.
+    pub fn txs_of(&self, addr: u32) -> &[u32] {
+        let a = addr as usize;
+        if a + 1 >= self.offsets.len() {
+            return &[];
+        }
+        &self.txs[self.offsets[a] as usize..self.offsets[a + 1] as usize]
     }
 }
 

@@ -4,9 +4,11 @@
 
 use crate::cluster::ClusterStore;
 use crate::explain::AddrOutputs;
+use crate::taint::IdHasher;
 use chainwatch_chain::store::{Store, NONE};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
 
 /// The backward search for indirect exposure looks at this many payments at most, so that
 /// screening an exchange's hot wallet (paid thousands of times) stays a bounded, fast request.
@@ -16,8 +18,8 @@ pub const MAX_INDIRECT_OUTPUTS: usize = 512;
 #[derive(Default)]
 pub struct ExposureIndex {
     reports: Vec<String>,
-    by_addr: HashMap<u32, Vec<(u32, f64, u32)>>,
-    by_cluster: HashMap<u32, Vec<(u32, f64)>>,
+    by_addr: crate::taint::IdMap<u32, Vec<(u32, f64, u32)>>,
+    by_cluster: crate::taint::IdMap<u32, Vec<(u32, f64)>>,
 }
 
 /// One report's exposure of an address.
@@ -119,7 +121,8 @@ impl ExposureIndex {
             let addrs = store.out_addr.as_slice();
             let values = store.out_value.as_slice();
             let spent = store.in_spent.as_slice();
-            let mut seen: HashSet<u32> = HashSet::from([addr]);
+            let mut seen: HashSet<u32, BuildHasherDefault<IdHasher>> = HashSet::default();
+            seen.insert(addr);
             // (address, payments back from `addr`, the output paying `addr` this path started at)
             let mut queue: VecDeque<(u32, u32, u32)> = VecDeque::from([(addr, 0, NONE)]);
             let mut origins: HashMap<u32, HashSet<u32>> = HashMap::new();
@@ -129,12 +132,11 @@ impl ExposureIndex {
                     continue;
                 }
                 // Txs paying x (most recent first: the likeliest to matter).
-                for &o in index.of(x).iter().rev() {
+                for (&o, &t) in index.of(x).iter().zip(index.txs_of(x)).rev() {
                     if budget == 0 {
                         break 'search;
                     }
                     budget -= 1;
-                    let t = store.tx_of_output(o);
                     let origin = if back == 0 { o } else { origin };
                     for i in store.tx_inputs(t) {
                         let so = spent[i as usize];

@@ -1,6 +1,7 @@
 //! Assembling blocks: serialized transactions, coinbase (BIP34 height, BIP141 witness
 //! commitment), merkle root and a header whose nonce is ground until it meets its target.
 
+use chainwatch_chain::headers::meets_target;
 use chainwatch_chain::{
     merkle_root, sha256d, tx::write_varint, BlockHeader, Hash32, OutPoint, Tx, TxIn, TxOut,
 };
@@ -9,31 +10,6 @@ use chainwatch_chain::{
 pub const REGTEST_BITS: u32 = 0x207f_ffff;
 /// Header version with BIP9 signalling bits.
 pub const HEADER_VERSION: i32 = 0x2000_0000;
-
-/// The 256-bit target encoded by compact `bits`, big-endian.
-pub fn target_be(bits: u32) -> [u8; 32] {
-    let exp = (bits >> 24) as usize;
-    let mant = bits & 0x007f_ffff;
-    let mut t = [0u8; 32];
-    let m = mant.to_be_bytes(); // m[1..4] are the three mantissa bytes
-    for (i, &b) in m[1..].iter().enumerate() {
-        // Byte i of the mantissa has weight 256^(exp-1-i).
-        let pow = exp as isize - 1 - i as isize;
-        if (0..32).contains(&pow) {
-            t[31 - pow as usize] = b;
-        }
-    }
-    t
-}
-
-/// True if `hash` (internal byte order) is at most the target of `bits`.
-#[cfg(test)]
-pub fn meets_target(hash: &Hash32, bits: u32) -> bool {
-    let t = target_be(bits);
-    let mut be = *hash;
-    be.reverse();
-    be <= t
-}
 
 /// The script number push BIP34 expects for `height` (`CScript() << height`).
 pub fn bip34_push(height: u32, out: &mut Vec<u8>) {
@@ -58,14 +34,11 @@ pub fn bip34_push(height: u32, out: &mut Vec<u8>) {
 
 /// Grinds the nonce until the header hash meets its target; returns the hash.
 pub fn grind(header: &mut BlockHeader) -> Hash32 {
-    let target = target_be(header.bits);
     let mut raw = header.encode();
     loop {
         raw[76..80].copy_from_slice(&header.nonce.to_le_bytes());
         let h = sha256d(&raw);
-        let mut be = h;
-        be.reverse();
-        if be <= target {
+        if meets_target(&h, header.bits) {
             return h;
         }
         header.nonce = header.nonce.wrapping_add(1);
@@ -212,12 +185,12 @@ mod tests {
 
     #[test]
     fn targets_and_bip34() {
-        let t = target_be(REGTEST_BITS);
-        assert_eq!(&t[..3], &[0x7f, 0xff, 0xff]);
-        assert!(t[3..].iter().all(|&b| b == 0));
+        // The regtest target is 0x7fffff << 232 (little-endian limbs, top limb holds it).
+        let t = chainwatch_chain::headers::target_from_bits(REGTEST_BITS).unwrap();
+        assert_eq!(t, [0, 0, 0, 0x7fff_ff00_0000_0000]);
         // Mainnet genesis bits 0x1d00ffff: 0x00000000ffff0000...
-        let t = target_be(0x1d00_ffff);
-        assert_eq!(&t[..6], &[0, 0, 0, 0, 0xff, 0xff]);
+        let t = chainwatch_chain::headers::target_from_bits(0x1d00_ffff).unwrap();
+        assert_eq!(t, [0, 0, 0, 0x0000_0000_ffff_0000]);
         let mut v = Vec::new();
         bip34_push(1, &mut v);
         assert_eq!(v, [0x51]);

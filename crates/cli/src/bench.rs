@@ -157,6 +157,18 @@ fn bench_chain(txs: u64) -> anyhow::Result<BenchChain> {
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    if !cluster_dir(&data, chain).join("META").exists() {
+        eprintln!("bench: clustering and tagging it (once)");
+        let d = data.display().to_string();
+        child(&["--data", &d, "cluster"])?;
+        child(&[
+            "--data",
+            &d,
+            "tags",
+            "import",
+            &dir.join("tags.yaml").display().to_string(),
+        ])?;
+    }
     Ok(BenchChain { dir, data, chain })
 }
 
@@ -552,16 +564,6 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
         } => {
             let bc = bench_chain(txs)?;
             let data = bc.data.display().to_string();
-            if !cluster_dir(&bc.data, bc.chain).join("META").exists() {
-                child(&["--data", &data, "cluster"])?;
-            }
-            child(&[
-                "--data",
-                &data,
-                "tags",
-                "import",
-                &bc.dir.join("tags.yaml").display().to_string(),
-            ])?;
             let incident = bc.dir.join("incident.json").display().to_string();
             let m = format!("{method:?}").to_lowercase();
             let (mut times, mut follow, mut visited, mut rss) =
@@ -619,17 +621,6 @@ fn pct_ms(sorted: &[f64], p: f64) -> f64 {
 fn bench_screen(txs: u64, singles: usize, batches: usize, json: bool) -> anyhow::Result<()> {
     use chainwatch_server::store::Role;
     let bc = bench_chain(txs)?;
-    let data = bc.data.display().to_string();
-    if !cluster_dir(&bc.data, bc.chain).join("META").exists() {
-        child(&["--data", &data, "cluster"])?;
-    }
-    child(&[
-        "--data",
-        &data,
-        "tags",
-        "import",
-        &bc.dir.join("tags.yaml").display().to_string(),
-    ])?;
     // Addresses to screen: a spread of addresses from the store, thief addresses among them.
     let store = Store::open(&store_dir(&bc.data, bc.chain), bc.chain)?;
     let n = store.addr_kind.len() as u32;

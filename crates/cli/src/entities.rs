@@ -208,7 +208,7 @@ pub fn entity(data: &Path, chain: Option<Chain>, addr: &str, json: bool) -> anyh
     let clusters = open_clusters(data, &store)?;
     let id = addr_id(&store, addr)?;
     let c = clusters.cluster_of(id);
-    let labels = crate::labels::Labels::load(data, &store)?;
+    let labels = chainwatch_forensics::labels::Labels::load(data, &store)?;
     let address_count = clusters.cluster.iter().filter(|&&x| x == c).count().max(1) as u64;
     let total_received: u64 = store
         .out_addr

@@ -5,7 +5,6 @@ mod demo;
 mod entities;
 mod follow;
 mod intel_cmds;
-mod labels;
 mod lookup;
 mod screen;
 mod tags;

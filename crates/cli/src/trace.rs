@@ -1,9 +1,9 @@
 //! `chainwatch trace`: follow stolen funds from a theft's outputs to the services they reached.
 
 use crate::entities::{open_clusters, open_store};
-use crate::labels::Labels;
 use crate::BadInput;
 use chainwatch_chain::store::Store;
+use chainwatch_forensics::labels::Labels;
 use chainwatch_forensics::sources::{self, OutRef};
 use chainwatch_forensics::taint::{self, Method, Source, TraceOptions, TraceResult};
 use chainwatch_types::Chain;

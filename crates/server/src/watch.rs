@@ -676,13 +676,14 @@ impl Watch {
         Some(out.into_iter().map(|x| x.1).collect())
     }
 
-    /// Who may read each traced report (for screening visibility).
-    pub fn access(&self) -> HashMap<String, ObjectAccess> {
+    /// The traced reports `reader` may read (screening and correlation show only those).
+    pub fn visible_reports(&self, reader: Option<&Reader>) -> HashSet<String> {
         self.reports
             .read()
             .map(|r| {
                 r.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.job.as_ref()?.access.clone())))
+                    .filter(|(_, v)| v.job.as_ref().is_some_and(|j| can_read(reader, &j.access)))
+                    .map(|(k, _)| k.clone())
                     .collect()
             })
             .unwrap_or_default()

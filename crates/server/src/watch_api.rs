@@ -9,7 +9,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chainwatch_intel::policy::can_read;
 use chainwatch_types::AddrKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -87,13 +86,7 @@ async fn report_related(
         .report(&id, reader.clone())
         .await?
         .ok_or_else(|| ApiError::not_found("report"))?;
-    let visible: std::collections::HashSet<String> = st
-        .watch
-        .access()
-        .into_iter()
-        .filter(|(_, a)| can_read(reader.as_ref(), a))
-        .map(|(k, _)| k)
-        .collect();
+    let visible = st.watch.visible_reports(reader.as_ref());
     let w = st.watch.clone();
     let related = tokio::task::spawn_blocking(move || w.related(&id, &|r| visible.contains(r)))
         .await
@@ -344,13 +337,7 @@ async fn screen(
         )));
     }
     let reader = p.as_ref().map(|p| p.reader());
-    let visible: std::collections::HashSet<String> = st
-        .watch
-        .access()
-        .into_iter()
-        .filter(|(_, a)| can_read(reader.as_ref(), a))
-        .map(|(k, _)| k)
-        .collect();
+    let visible = st.watch.visible_reports(reader.as_ref());
     let max_hops = body.max_hops.unwrap_or(3).min(10);
     let w = st.watch.clone();
     let items = tokio::task::spawn_blocking(move || {

@@ -16,6 +16,7 @@ pub mod follow;
 pub mod headers;
 pub mod index;
 pub mod ingest;
+pub mod packed;
 pub mod query;
 pub mod rpc;
 pub mod store;

@@ -122,7 +122,8 @@ impl Store {
         let block = &self.blocks.as_slice()[height as usize];
         let header = BlockHeader::decode(&block.header);
         let rec = self.tx.as_slice()[tx_num as usize];
-        let values = self.out_value.as_slice();
+        let (version, lock_time) = self.tx_version_lock_time(tx_num);
+        let values = self.values();
         let txids = self.tx_txid.as_slice();
         let mut inputs = Vec::new();
         let mut in_sum = 0u64;
@@ -141,24 +142,24 @@ impl Store {
             }
             let prev = self.tx_of_output(out);
             let vout = out - self.tx.as_slice()[prev as usize].first_out;
-            in_sum += values[out as usize];
+            in_sum += values.get(out);
             inputs.push(InputView {
                 prev_txid: Some(to_hex(&txids[prev as usize])),
                 prev_vout: Some(vout),
                 address: Some(self.display_addr(self.out_addr.as_slice()[out as usize])),
-                value: Some(values[out as usize]),
+                value: Some(values.get(out)),
             });
         }
         let mut out_sum = 0u64;
         let outputs = self
             .tx_outputs(tx_num)
             .map(|o| {
-                out_sum += values[o as usize];
+                out_sum += values.get(o);
                 let spender = self.out_spender.as_slice()[o as usize];
                 OutputView {
                     vout: o - rec.first_out,
                     address: self.display_addr(self.out_addr.as_slice()[o as usize]),
-                    value: values[o as usize],
+                    value: values.get(o),
                     spent_by: (spender != NONE && (spender as usize) < txids.len())
                         .then(|| to_hex(&txids[spender as usize])),
                 }
@@ -170,8 +171,8 @@ impl Store {
             height,
             block_hash: to_hex(&block.hash),
             time: header.time,
-            version: rec.version,
-            lock_time: rec.lock_time,
+            version,
+            lock_time,
             coinbase,
             fee: (!coinbase).then(|| in_sum.saturating_sub(out_sum)),
             inputs,
@@ -185,18 +186,18 @@ impl Store {
         let (mut received, mut sent, mut outputs) = (0u64, 0u64, 0u64);
         let mut txs: Vec<u32> = Vec::new();
         let spenders = self.out_spender.as_slice();
-        let values = self.out_value.as_slice();
+        let values = self.values();
         let n_tx = self.tx.len() as u32;
         for (o, &a) in self.out_addr.as_slice().iter().enumerate() {
             if a != addr_id {
                 continue;
             }
             outputs += 1;
-            received += values[o];
+            received += values.get(o as u32);
             txs.push(self.tx_of_output(o as u32));
             let s = spenders[o];
             if s != NONE && s < n_tx {
-                sent += values[o];
+                sent += values.get(o as u32);
                 txs.push(s);
             }
         }

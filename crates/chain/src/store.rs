@@ -3,10 +3,18 @@
 //!
 //! Layout of `<data>/chains/<chain>/`:
 //! - `COMMIT` — JSON with the committed counts and tip; everything past them is ignored.
-//! - `blocks.col` ([`BlockRec`]), `tx.col` ([`TxRec`]), `tx_txid.col` (32-byte txids),
-//!   `in_spent.col` (u32 `out_num` spent by each input; [`NONE`] for a coinbase input),
-//!   `out_value.col` (u64), `out_addr.col` (u32 `addr_id`), `out_spender.col` (u32 `tx_num`
-//!   of the spending tx or [`NONE`]), `addr_kind.col` (u8), `addr_hash.col` (32 bytes).
+//! - `blocks.col` ([`BlockRec`]), `tx.col` ([`TxRec`]: first input, first output, packed
+//!   version and lock time), `tx_meta_big.col` (the versions/lock times that do not pack),
+//!   `tx_txid.col` (32-byte txids).
+//! - `in_spent.col` (u32 `out_num` spent by each input; [`NONE`] for a coinbase input).
+//! - `out_value.col` (u32 packed value, see [`crate::packed`]), `out_value_big.col` (u64
+//!   values that do not pack), `out_addr.col` (u32 `addr_id`), `out_spender.col` (u32
+//!   `tx_num` of the spending tx or [`NONE`]).
+//! - `addr_kind.col` (u8), `addr_hash.col` (20 bytes: the whole hash160 of P2PKH/P2SH/P2WPKH
+//!   keys; for 32-byte keys the first 16 bytes and a u32 index into `addr_tail.col`, which
+//!   holds their last 16 bytes).
+//!
+//! So the transaction graph costs 4 bytes per input, 12 per output and 12 per tx.
 //! - `txid.idx`, `addr.idx` — [`HashIndex`] tables (derived; rebuilt after a crash).
 //! - `LOCK` (held by the one writer), `DIRTY` (present from a writer's first change after a
 //!   commit until the next commit).
@@ -24,6 +32,7 @@ use crate::column::Column;
 use crate::event::ChainEvent;
 use crate::hash::Hash32;
 use crate::index::HashIndex;
+use crate::packed::{self, Values};
 use bytemuck::{Pod, Zeroable};
 use chainwatch_types::{AddrKey, AddrKind, Chain};
 use serde::{Deserialize, Serialize};
@@ -36,7 +45,7 @@ use std::sync::mpsc::Sender;
 pub const NONE: u32 = u32::MAX;
 
 /// Version of the on-disk format.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Per-block record.
 #[repr(C)]
@@ -64,10 +73,22 @@ pub struct TxRec {
     pub first_in: u32,
     /// `out_num` of the first output.
     pub first_out: u32,
-    /// `nLockTime`.
-    pub lock_time: u32,
-    /// `nVersion`.
-    pub version: i32,
+    /// `nVersion` and `nLockTime` packed (see [`crate::packed::pack_meta`]); read them with
+    /// [`Store::tx_version_lock_time`].
+    pub meta: u32,
+}
+
+/// What a store file holds, for size accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    /// The transaction graph: tx records, inputs' spent outputs, outputs' values,
+    /// addresses and spenders.
+    Graph,
+    /// Identifiers: block records, txids, address keys.
+    Keys,
+    /// The hash indexes over txids and address keys.
+    Index,
 }
 
 /// The committed state.
@@ -87,6 +108,15 @@ pub struct Commit {
     pub outputs: u32,
     /// Number of distinct addresses (scripts).
     pub addrs: u32,
+    /// Number of output values in `out_value_big.col`.
+    #[serde(default)]
+    pub big_values: u32,
+    /// Number of records in `tx_meta_big.col`.
+    #[serde(default)]
+    pub big_metas: u32,
+    /// Number of 32-byte address keys (records in `addr_tail.col`).
+    #[serde(default)]
+    pub addr_tails: u32,
     /// Tip hash, RPC (reversed) hex; empty when no block.
     pub tip_hash: String,
 }
@@ -142,6 +172,15 @@ pub enum StoreError {
     Full(&'static str),
 }
 
+/// An I/O error on a store file, named by its file name (errors are rare; the hot path
+/// allocates nothing).
+fn col_err(name: &'static str) -> impl FnOnce(io::Error) -> StoreError {
+    move |source| StoreError::Io {
+        path: PathBuf::from(name),
+        source,
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -186,10 +225,75 @@ fn txid_hash(txid: &Hash32) -> u64 {
     u64::from_le_bytes(txid[..8].try_into().expect("8"))
 }
 
+/// The index hash of an address key from its kind and first 8 hash bytes.
 #[inline]
-fn addr_hash(kind: u8, hash: &[u8; 32]) -> u64 {
+fn addr_hash(kind: u8, hash: &[u8]) -> u64 {
     u64::from_le_bytes(hash[..8].try_into().expect("8"))
         ^ (kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// True for kinds whose keys take 32 bytes (stored as a 16-byte head plus a tail record).
+#[inline]
+fn is_wide(kind: u8) -> bool {
+    AddrKind::from_u8(kind).is_none_or(|k| k.hash_len() > 20)
+}
+
+/// The address-key columns, read in place.
+#[derive(Clone, Copy)]
+struct AddrKeys<'a> {
+    kinds: &'a [u8],
+    heads: &'a [[u8; 20]],
+    tails: &'a [[u8; 16]],
+}
+
+impl<'a> AddrKeys<'a> {
+    /// True if `addr_id` has this kind and hash.
+    #[inline]
+    fn is(&self, addr_id: u32, kind: u8, hash: &[u8; 32]) -> bool {
+        let j = addr_id as usize;
+        if self.kinds.get(j) != Some(&kind) {
+            return false;
+        }
+        let Some(head) = self.heads.get(j) else {
+            return false;
+        };
+        if is_wide(kind) {
+            head[..16] == hash[..16]
+                && self.tails.get(tail_index(head)).map(|t| &t[..]) == Some(&hash[16..])
+        } else {
+            head[..] == hash[..20]
+        }
+    }
+
+    /// The index hash of `addr_id`'s key.
+    #[inline]
+    fn index_hash(&self, addr_id: u32) -> u64 {
+        addr_hash(self.kinds[addr_id as usize], &self.heads[addr_id as usize])
+    }
+
+    /// The key of `addr_id`.
+    fn key(&self, addr_id: u32) -> AddrKey {
+        let j = addr_id as usize;
+        let kind = self.kinds[j];
+        let head = &self.heads[j];
+        let mut hash = [0u8; 32];
+        if is_wide(kind) {
+            hash[..16].copy_from_slice(&head[..16]);
+            hash[16..].copy_from_slice(&self.tails[tail_index(head)]);
+        } else {
+            hash[..20].copy_from_slice(head);
+        }
+        AddrKey {
+            kind: AddrKind::from_u8(kind).unwrap_or(AddrKind::Script),
+            hash,
+        }
+    }
+}
+
+/// The tail record index kept in the last 4 bytes of a wide key's head.
+#[inline]
+fn tail_index(head: &[u8; 20]) -> usize {
+    u32::from_le_bytes(head[16..].try_into().expect("4")) as usize
 }
 
 /// The chain store of one chain.
@@ -203,20 +307,26 @@ pub struct Store {
     pub blocks: Column<BlockRec>,
     /// Transactions by `tx_num`.
     pub tx: Column<TxRec>,
+    /// Versions and lock times that do not pack into [`TxRec::meta`].
+    tx_meta_big: Column<[u32; 2]>,
     /// Txids by `tx_num`.
     pub tx_txid: Column<[u8; 32]>,
     /// Spent `out_num` by `in_num`.
     pub in_spent: Column<u32>,
-    /// Values by `out_num`.
-    pub out_value: Column<u64>,
+    /// Packed values by `out_num`; read them through [`Store::values`].
+    pub out_value: Column<u32>,
+    /// Values that do not pack.
+    out_value_big: Column<u64>,
     /// `addr_id` by `out_num`.
     pub out_addr: Column<u32>,
     /// Spending `tx_num` by `out_num`.
     pub out_spender: Column<u32>,
     /// Script kind by `addr_id`.
     pub addr_kind: Column<u8>,
-    /// Script hash by `addr_id`.
-    pub addr_hash: Column<[u8; 32]>,
+    /// Script hash heads by `addr_id`; read keys with [`Store::addr_key`].
+    addr_hash: Column<[u8; 20]>,
+    /// Last 16 bytes of the 32-byte keys.
+    addr_tail: Column<[u8; 16]>,
     txid_idx: HashIndex,
     addr_idx: HashIndex,
     events: Option<Sender<ChainEvent>>,
@@ -330,13 +440,16 @@ impl Store {
             _lock: lock,
             blocks: col(dir, "blocks.col", c.blocks, writable)?,
             tx: col(dir, "tx.col", c.txs, writable)?,
+            tx_meta_big: col(dir, "tx_meta_big.col", c.big_metas, writable)?,
             tx_txid: col(dir, "tx_txid.col", c.txs, writable)?,
             in_spent: col(dir, "in_spent.col", c.inputs, writable)?,
             out_value: col(dir, "out_value.col", c.outputs, writable)?,
+            out_value_big: col(dir, "out_value_big.col", c.big_values, writable)?,
             out_addr: col(dir, "out_addr.col", c.outputs, writable)?,
             out_spender: col(dir, "out_spender.col", c.outputs, writable)?,
             addr_kind: col(dir, "addr_kind.col", c.addrs, writable)?,
             addr_hash: col(dir, "addr_hash.col", c.addrs, writable)?,
+            addr_tail: col(dir, "addr_tail.col", c.addr_tails, writable)?,
             txid_idx: idx("txid.idx")?,
             addr_idx: idx("addr.idx")?,
             commit,
@@ -389,15 +502,60 @@ impl Store {
 
     /// Bytes of the column records only.
     pub fn column_bytes(&self) -> u64 {
-        self.blocks.bytes()
-            + self.tx.bytes()
-            + self.tx_txid.bytes()
-            + self.in_spent.bytes()
-            + self.out_value.bytes()
-            + self.out_addr.bytes()
-            + self.out_spender.bytes()
-            + self.addr_kind.bytes()
-            + self.addr_hash.bytes()
+        self.part_bytes(Part::Graph) + self.part_bytes(Part::Keys)
+    }
+
+    /// Bytes of one part of the store.
+    pub fn part_bytes(&self, part: Part) -> u64 {
+        self.sizes()
+            .iter()
+            .filter(|(_, p, _)| *p == part)
+            .map(|(_, _, b)| b)
+            .sum()
+    }
+
+    /// Bytes of every part of the store: file name, what it holds, bytes (the records of
+    /// each column, the whole file of each index).
+    pub fn sizes(&self) -> Vec<(&'static str, Part, u64)> {
+        use Part::*;
+        vec![
+            ("tx.col", Graph, self.tx.bytes()),
+            ("tx_meta_big.col", Graph, self.tx_meta_big.bytes()),
+            ("in_spent.col", Graph, self.in_spent.bytes()),
+            ("out_value.col", Graph, self.out_value.bytes()),
+            ("out_value_big.col", Graph, self.out_value_big.bytes()),
+            ("out_addr.col", Graph, self.out_addr.bytes()),
+            ("out_spender.col", Graph, self.out_spender.bytes()),
+            ("blocks.col", Keys, self.blocks.bytes()),
+            ("tx_txid.col", Keys, self.tx_txid.bytes()),
+            ("addr_kind.col", Keys, self.addr_kind.bytes()),
+            ("addr_hash.col", Keys, self.addr_hash.bytes()),
+            ("addr_tail.col", Keys, self.addr_tail.bytes()),
+            ("txid.idx", Index, self.txid_idx.bytes()),
+            ("addr.idx", Index, self.addr_idx.bytes()),
+        ]
+    }
+
+    /// Output values by `out_num`.
+    #[inline]
+    pub fn values(&self) -> Values<'_> {
+        Values::new(self.out_value.as_slice(), self.out_value_big.as_slice())
+    }
+
+    /// The `(nVersion, nLockTime)` of `tx_num`.
+    pub fn tx_version_lock_time(&self, tx_num: u32) -> (i32, u32) {
+        packed::unpack_meta(
+            self.tx.as_slice()[tx_num as usize].meta,
+            self.tx_meta_big.as_slice(),
+        )
+    }
+
+    fn addr_keys(&self) -> AddrKeys<'_> {
+        AddrKeys {
+            kinds: self.addr_kind.as_slice(),
+            heads: self.addr_hash.as_slice(),
+            tails: self.addr_tail.as_slice(),
+        }
     }
 
     /// SHA-256 over every column's records: equal stores have equal fingerprints.
@@ -406,16 +564,25 @@ impl Store {
         let mut h = Sha256::new();
         h.update(bytemuck::cast_slice::<BlockRec, u8>(self.blocks.as_slice()));
         h.update(bytemuck::cast_slice::<TxRec, u8>(self.tx.as_slice()));
+        h.update(bytemuck::cast_slice::<[u32; 2], u8>(
+            self.tx_meta_big.as_slice(),
+        ));
         h.update(bytemuck::cast_slice::<[u8; 32], u8>(
             self.tx_txid.as_slice(),
         ));
         h.update(bytemuck::cast_slice::<u32, u8>(self.in_spent.as_slice()));
-        h.update(bytemuck::cast_slice::<u64, u8>(self.out_value.as_slice()));
+        h.update(bytemuck::cast_slice::<u32, u8>(self.out_value.as_slice()));
+        h.update(bytemuck::cast_slice::<u64, u8>(
+            self.out_value_big.as_slice(),
+        ));
         h.update(bytemuck::cast_slice::<u32, u8>(self.out_addr.as_slice()));
         h.update(bytemuck::cast_slice::<u32, u8>(self.out_spender.as_slice()));
         h.update(self.addr_kind.as_slice());
-        h.update(bytemuck::cast_slice::<[u8; 32], u8>(
+        h.update(bytemuck::cast_slice::<[u8; 20], u8>(
             self.addr_hash.as_slice(),
+        ));
+        h.update(bytemuck::cast_slice::<[u8; 16], u8>(
+            self.addr_tail.as_slice(),
         ));
         h.finalize().into()
     }
@@ -429,22 +596,15 @@ impl Store {
 
     /// Looks an address (script key) up.
     pub fn addr_id(&self, key: &AddrKey) -> Option<u32> {
-        let kinds = self.addr_kind.as_slice();
-        let hashes = self.addr_hash.as_slice();
+        let keys = self.addr_keys();
         let k = key.kind as u8;
-        self.addr_idx.get(addr_hash(k, &key.hash), |j| {
-            kinds.get(j as usize) == Some(&k) && hashes.get(j as usize) == Some(&key.hash)
-        })
+        self.addr_idx
+            .get(addr_hash(k, &key.hash), |j| keys.is(j, k, &key.hash))
     }
 
     /// The script key of an address id.
     pub fn addr_key(&self, addr_id: u32) -> AddrKey {
-        let kind = AddrKind::from_u8(self.addr_kind.as_slice()[addr_id as usize])
-            .unwrap_or(AddrKind::Script);
-        AddrKey {
-            kind,
-            hash: self.addr_hash.as_slice()[addr_id as usize],
-        }
+        self.addr_keys().key(addr_id)
     }
 
     /// Outputs of `tx_num` as an `out_num` range.
@@ -561,14 +721,30 @@ impl Store {
                     )
                     .map_err(io("txid.idx"))?;
             }
-            self.tx
-                .push(TxRec {
-                    first_in: self.in_spent.len() as u32,
-                    first_out: self.out_value.len() as u32,
-                    lock_time: ptx.lock_time,
-                    version: ptx.version,
-                })
-                .map_err(io("tx.col"))?;
+            let meta = match packed::pack_meta(ptx.version, ptx.lock_time) {
+                Some(w) => w,
+                None => {
+                    let n = self.tx_meta_big.len() as u64;
+                    if n >= packed::MAX_BIG_METAS {
+                        return Err(StoreError::Full("unusual versions/lock times"));
+                    }
+                    self.tx_meta_big
+                        .push(packed::meta_record(ptx.version, ptx.lock_time))
+                        .map_err(io("tx_meta_big.col"))?;
+                    packed::big_meta_word(n as u32)
+                }
+            };
+            if let Err(e) = self.tx.push(TxRec {
+                first_in: self.in_spent.len() as u32,
+                first_out: self.out_value.len() as u32,
+                meta,
+            }) {
+                // Keep the big column's length equal to the words that refer to it.
+                if packed::is_big_meta(meta) {
+                    self.tx_meta_big.truncate(self.tx_meta_big.len() - 1);
+                }
+                return Err(io("tx.col")(e));
+            }
             for (i, (prev_txid, vout)) in block.inputs[in_pos..in_pos + ptx.n_in as usize]
                 .iter()
                 .enumerate()
@@ -614,29 +790,90 @@ impl Store {
                         if id >= NONE - 1 {
                             return Err(StoreError::Full("addresses"));
                         }
-                        self.addr_kind
-                            .push(key.kind as u8)
-                            .map_err(io("addr_kind.col"))?;
-                        self.addr_hash.push(key.hash).map_err(io("addr_hash.col"))?;
-                        let kinds = self.addr_kind.as_slice();
-                        let hashes = self.addr_hash.as_slice();
+                        self.push_addr_key(key)?;
+                        let keys = AddrKeys {
+                            kinds: self.addr_kind.as_slice(),
+                            heads: self.addr_hash.as_slice(),
+                            tails: self.addr_tail.as_slice(),
+                        };
                         let k = key.kind as u8;
                         self.addr_idx
                             .insert(
                                 addr_hash(k, &key.hash),
                                 id,
-                                |j| kinds[j as usize] == k && hashes[j as usize] == key.hash,
-                                |j| addr_hash(kinds[j as usize], &hashes[j as usize]),
+                                |j| keys.is(j, k, &key.hash),
+                                |j| keys.index_hash(j),
                             )
                             .map_err(io("addr.idx"))?;
                         id
                     }
                 };
-                self.out_value.push(*value).map_err(io("out_value.col"))?;
+                self.push_value(*value)?;
                 self.out_addr.push(addr).map_err(io("out_addr.col"))?;
                 self.out_spender.push(NONE).map_err(io("out_spender.col"))?;
             }
             out_pos += ptx.n_out as usize;
+        }
+        Ok(())
+    }
+
+    /// Appends an output value (packed, or a big entry and its word); both or neither.
+    fn push_value(&mut self, sats: u64) -> Result<(), StoreError> {
+        let io = col_err;
+        let word = match packed::pack_value(sats) {
+            Some(w) => w,
+            None => {
+                let n = self.out_value_big.len() as u64;
+                if n >= packed::MAX_BIG_VALUES {
+                    return Err(StoreError::Full("large output values"));
+                }
+                self.out_value_big
+                    .push(sats)
+                    .map_err(io("out_value_big.col"))?;
+                packed::big_value_word(n as u32)
+            }
+        };
+        if let Err(e) = self.out_value.push(word) {
+            if packed::is_big_value(word) {
+                self.out_value_big.truncate(self.out_value_big.len() - 1);
+            }
+            return Err(io("out_value.col")(e));
+        }
+        Ok(())
+    }
+
+    /// Appends a new address key: kind and head, plus a tail record for 32-byte keys; all
+    /// or nothing.
+    fn push_addr_key(&mut self, key: &AddrKey) -> Result<(), StoreError> {
+        let io = col_err;
+        let k = key.kind as u8;
+        let mut head = [0u8; 20];
+        let wide = is_wide(k);
+        if wide {
+            let n = self.addr_tail.len();
+            if n as u64 >= u32::MAX as u64 {
+                return Err(StoreError::Full("32-byte address keys"));
+            }
+            head[..16].copy_from_slice(&key.hash[..16]);
+            head[16..].copy_from_slice(&(n as u32).to_le_bytes());
+            let tail: [u8; 16] = key.hash[16..].try_into().expect("16");
+            self.addr_tail.push(tail).map_err(io("addr_tail.col"))?;
+        } else {
+            head.copy_from_slice(&key.hash[..20]);
+        }
+        let undo_tail = |s: &mut Self| {
+            if wide {
+                s.addr_tail.truncate(s.addr_tail.len() - 1);
+            }
+        };
+        if let Err(e) = self.addr_hash.push(head) {
+            undo_tail(self);
+            return Err(io("addr_hash.col")(e));
+        }
+        if let Err(e) = self.addr_kind.push(k) {
+            undo_tail(self);
+            self.addr_hash.truncate(self.addr_hash.len() - 1);
+            return Err(io("addr_kind.col")(e));
         }
         Ok(())
     }
@@ -658,13 +895,16 @@ impl Store {
         let flush = |r: io::Result<()>, p: &Path| r.map_err(io_err(p));
         flush(self.blocks.flush(), self.blocks.path())?;
         flush(self.tx.flush(), self.tx.path())?;
+        flush(self.tx_meta_big.flush(), self.tx_meta_big.path())?;
         flush(self.tx_txid.flush(), self.tx_txid.path())?;
         flush(self.in_spent.flush(), self.in_spent.path())?;
         flush(self.out_value.flush(), self.out_value.path())?;
+        flush(self.out_value_big.flush(), self.out_value_big.path())?;
         flush(self.out_addr.flush(), self.out_addr.path())?;
         flush(self.out_spender.flush(), self.out_spender.path())?;
         flush(self.addr_kind.flush(), self.addr_kind.path())?;
         flush(self.addr_hash.flush(), self.addr_hash.path())?;
+        flush(self.addr_tail.flush(), self.addr_tail.path())?;
         self.txid_idx
             .flush()
             .map_err(io_err(&self.dir.join("txid.idx")))?;
@@ -691,6 +931,9 @@ impl Store {
             inputs: self.in_spent.len() as u32,
             outputs: self.out_value.len() as u32,
             addrs: self.addr_kind.len() as u32,
+            big_values: self.out_value_big.len() as u32,
+            big_metas: self.tx_meta_big.len() as u32,
+            addr_tails: self.addr_tail.len() as u32,
             tip_hash,
         };
         let tmp = self.dir.join("COMMIT.tmp");
@@ -736,13 +979,16 @@ impl Store {
         for r in [
             self.blocks.compact(),
             self.tx.compact(),
+            self.tx_meta_big.compact(),
             self.tx_txid.compact(),
             self.in_spent.compact(),
             self.out_value.compact(),
+            self.out_value_big.compact(),
             self.out_addr.compact(),
             self.out_spender.compact(),
             self.addr_kind.compact(),
             self.addr_hash.compact(),
+            self.addr_tail.compact(),
         ] {
             r.map_err(io_err(&self.dir))?;
         }
@@ -829,15 +1075,37 @@ impl Store {
     }
 
     fn truncate_columns(&mut self, blocks: u32, txs: u32, inputs: u32, outputs: u32, addrs: u32) {
+        // The side columns lose as many records as the dropped words refer to (appends keep
+        // each side column exactly as long as the words that refer to it).
+        let big_metas = self.tx_meta_big.len()
+            - self.tx.as_slice().get(txs as usize..).map_or(0, |t| {
+                t.iter().filter(|t| packed::is_big_meta(t.meta)).count()
+            });
+        let big_values = self.out_value_big.len()
+            - self
+                .out_value
+                .as_slice()
+                .get(outputs as usize..)
+                .map_or(0, |w| {
+                    w.iter().filter(|&&w| packed::is_big_value(w)).count()
+                });
+        let kinds = self.addr_kind.as_slice();
+        let tails = self.addr_tail.len()
+            - kinds
+                .get(addrs as usize..)
+                .map_or(0, |k| k.iter().filter(|&&k| is_wide(k)).count());
         self.blocks.truncate(blocks as usize);
         self.tx.truncate(txs as usize);
+        self.tx_meta_big.truncate(big_metas);
         self.tx_txid.truncate(txs as usize);
         self.in_spent.truncate(inputs as usize);
         self.out_value.truncate(outputs as usize);
+        self.out_value_big.truncate(big_values);
         self.out_addr.truncate(outputs as usize);
         self.out_spender.truncate(outputs as usize);
         self.addr_kind.truncate(addrs as usize);
         self.addr_hash.truncate(addrs as usize);
+        self.addr_tail.truncate(tails);
     }
 
     /// Undoes what the records past the cut points did to the kept ones (spender links,
@@ -1003,14 +1271,21 @@ mod tests {
             n_out: 1,
         }];
         let mut inputs = vec![([0; 32], u32::MAX)];
-        let mut outputs = vec![(50, AddrKey::from_script(&[0x51, (n % 7) as u8]))];
+        // Every packed encoding and side column: plain, round and big values; versions and
+        // lock times that pack and that do not; 20-byte and 32-byte address keys.
+        let coinbase_value = match n % 3 {
+            0 => 50,
+            1 => 5_000_000_000,
+            _ => 9_876_543_210 + n as u64,
+        };
+        let mut outputs = vec![(coinbase_value, AddrKey::from_script(&[0x51, (n % 7) as u8]))];
         if n > 1 {
             txs.push(PreparedTx {
                 txid: txid(n, 1),
-                version: 2,
-                lock_time: n,
+                version: if n % 4 == 0 { 3 } else { 2 },
+                lock_time: if n % 5 == 0 { 1_700_000_000 + n } else { n },
                 n_in: 1,
-                n_out: 2,
+                n_out: 3,
             });
             let mut prev = [prev_tag; 32];
             prev[..4].copy_from_slice(&(n - 1).to_le_bytes());
@@ -1020,6 +1295,9 @@ mod tests {
             fresh.extend_from_slice(&n.to_le_bytes());
             outputs.push((30, AddrKey::from_script(&fresh)));
             outputs.push((19, AddrKey::from_script(&[0x51, 1])));
+            let mut p2wpkh = vec![0x00, 20, tag];
+            p2wpkh.extend_from_slice(&[(n % 11) as u8; 19]);
+            outputs.push((2_222_222_222_222, AddrKey::from_script(&p2wpkh)));
         }
         PreparedBlock {
             hash,
@@ -1118,6 +1396,34 @@ mod tests {
             let store = Store::open(&dir, Chain::LitecoinRegtest).unwrap();
             assert_indexes(&store, &side);
         }
+    }
+
+    /// Values, versions, lock times and address keys read back as appended, across all
+    /// encodings, also after reopening.
+    #[test]
+    fn packed_fields_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blocks: Vec<PreparedBlock> = (1..=40).map(|n| spending_block(n, 0x11, 0x11)).collect();
+        build(tmp.path(), blocks.iter().cloned()).close().unwrap();
+        let store = Store::open(tmp.path(), Chain::LitecoinRegtest).unwrap();
+        assert!(!store.out_value_big.is_empty());
+        assert!(!store.tx_meta_big.is_empty());
+        assert!(!store.addr_tail.is_empty());
+        assert!(store.addr_tail.len() < store.addr_kind.len());
+        let (mut tx_num, mut out_num) = (0u32, 0u32);
+        for b in &blocks {
+            for t in &b.txs {
+                assert_eq!(store.tx_version_lock_time(tx_num), (t.version, t.lock_time));
+                tx_num += 1;
+            }
+            for (value, key) in &b.outputs {
+                assert_eq!(store.values().get(out_num), *value);
+                let a = store.out_addr.as_slice()[out_num as usize];
+                assert_eq!(store.addr_key(a), *key);
+                out_num += 1;
+            }
+        }
+        assert_eq!(store.values().iter().count(), out_num as usize);
     }
 
     /// An append that fails after the block record is written but before its first tx

@@ -249,10 +249,19 @@ struct IngestFigures {
     inputs_plus_outputs: u64,
     store_bytes: u64,
     bytes_per_io_total: f64,
-    bytes_per_io_io_columns: f64,
+    bytes_per_io_graph: f64,
     bytes_per_io_without_indexes: f64,
+    files: Vec<FileSize>,
     peak_rss_bytes: u64,
     cores_used: usize,
+}
+
+#[derive(Serialize)]
+struct FileSize {
+    file: &'static str,
+    part: chainwatch_chain::store::Part,
+    bytes: u64,
+    bytes_per_io: f64,
 }
 
 #[derive(Serialize)]
@@ -322,13 +331,9 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 rss = rss.max(r);
                 let s: serde_json::Value = serde_json::from_str(&out)?;
                 let store = Store::open(&store_dir(tmp.path(), chain), chain)?;
-                let io_cols = store.in_spent.bytes()
-                    + store.out_value.bytes()
-                    + store.out_addr.bytes()
-                    + store.out_spender.bytes();
-                last = Some((s, store.column_bytes(), io_cols));
+                last = Some((s, store.column_bytes(), store.sizes()));
             }
-            let (s, col_bytes, io_cols) = last.expect("runs ≥ 1");
+            let (s, col_bytes, sizes) = last.expect("runs ≥ 1");
             let ingest_s = median(ing);
             let sha_s = median(sha);
             let (txs_n, store_bytes) = (
@@ -336,6 +341,12 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 s["store_bytes"].as_u64().unwrap_or(0),
             );
             let io = s["inputs"].as_u64().unwrap_or(0) + s["outputs"].as_u64().unwrap_or(0);
+            let per_io = |b: u64| b as f64 / io.max(1) as f64;
+            let graph: u64 = sizes
+                .iter()
+                .filter(|(_, p, _)| *p == chainwatch_chain::store::Part::Graph)
+                .map(|(_, _, b)| b)
+                .sum();
             let f = IngestFigures {
                 blk_bytes,
                 runs,
@@ -347,9 +358,18 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 txs: txs_n,
                 inputs_plus_outputs: io,
                 store_bytes,
-                bytes_per_io_total: store_bytes as f64 / io as f64,
-                bytes_per_io_io_columns: io_cols as f64 / io as f64,
-                bytes_per_io_without_indexes: col_bytes as f64 / io as f64,
+                bytes_per_io_total: per_io(store_bytes),
+                bytes_per_io_graph: per_io(graph),
+                bytes_per_io_without_indexes: per_io(col_bytes),
+                files: sizes
+                    .iter()
+                    .map(|&(file, part, bytes)| FileSize {
+                        file,
+                        part,
+                        bytes,
+                        bytes_per_io: per_io(bytes),
+                    })
+                    .collect(),
                 peak_rss_bytes: rss,
                 cores_used: 2,
             };
@@ -372,9 +392,15 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                     store_bytes, io
                 );
                 println!(
-                    "bytes per in/out    {:.2} io columns, {:.2} all columns, {:.2} with indexes",
-                    f.bytes_per_io_io_columns, f.bytes_per_io_without_indexes, f.bytes_per_io_total
+                    "bytes per in/out    {:.2} transaction graph (tx, input and output columns), {:.2} with txids, address keys and blocks, {:.2} whole store with indexes",
+                    f.bytes_per_io_graph, f.bytes_per_io_without_indexes, f.bytes_per_io_total
                 );
+                for fs in &f.files {
+                    println!(
+                        "  {:<18} {:>6?} {:>12} bytes  {:>6.2} per in/out",
+                        fs.file, fs.part, fs.bytes, fs.bytes_per_io
+                    );
+                }
                 println!(
                     "peak RSS            {:.1} MiB",
                     f.peak_rss_bytes as f64 / (1 << 20) as f64
@@ -395,14 +421,13 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 // Column scan: every output's value, address and spender; every input's spent output.
                 let mut acc = 0u64;
                 for ((v, a), s) in store
-                    .out_value
-                    .as_slice()
+                    .values()
                     .iter()
                     .zip(store.out_addr.as_slice())
                     .zip(store.out_spender.as_slice())
                 {
                     acc = acc
-                        .wrapping_add(*v ^ (*a as u64))
+                        .wrapping_add(v ^ (*a as u64))
                         .wrapping_add((*s != NONE) as u64);
                 }
                 for s in store.in_spent.as_slice() {
@@ -411,18 +436,18 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 col_t.push(t.elapsed().as_secs_f64());
                 let t = Instant::now();
                 // Tx walk: per tx, the values of the outputs its inputs spend and of its outputs.
-                let values = store.out_value.as_slice();
+                let values = store.values();
                 let spent = store.in_spent.as_slice();
                 let mut acc2 = 0u64;
                 for tx in 0..store.tx.len() as u32 {
                     for i in store.tx_inputs(tx) {
                         let o = spent[i as usize];
                         if o != NONE {
-                            acc2 = acc2.wrapping_add(values[o as usize]);
+                            acc2 = acc2.wrapping_add(values.get(o));
                         }
                     }
                     for o in store.tx_outputs(tx) {
-                        acc2 = acc2.wrapping_sub(values[o as usize]);
+                        acc2 = acc2.wrapping_sub(values.get(o));
                     }
                 }
                 walk_t.push(t.elapsed().as_secs_f64());

@@ -214,9 +214,9 @@ pub fn entity(data: &Path, chain: Option<Chain>, addr: &str, json: bool) -> anyh
         .out_addr
         .as_slice()
         .iter()
-        .zip(store.out_value.as_slice())
+        .zip(store.values().iter())
         .filter(|(a, _)| clusters.cluster_of(**a) == c)
-        .map(|(_, v)| *v)
+        .map(|(_, v)| v)
         .sum();
     let mut tags: Vec<EntityTag> = labels
         .tagged

@@ -138,8 +138,8 @@ impl OutputFacts for Facts<'_> {
         if s == NONE || s as usize >= self.store.tx.len() {
             return None;
         }
-        let rec = self.store.tx.as_slice()[s as usize];
-        Some((rec.version, rec.lock_time == 0))
+        let (version, lock_time) = self.store.tx_version_lock_time(s);
+        Some((version, lock_time == 0))
     }
 }
 

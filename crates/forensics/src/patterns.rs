@@ -121,7 +121,7 @@ pub fn detect(
                     });
                 peels.push(Peel {
                     txid,
-                    sats: store.out_value.as_slice()[o as usize],
+                    sats: store.values().get(o),
                     address: store.addr_key(addr).display(chain),
                     went_to,
                 });

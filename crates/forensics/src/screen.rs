@@ -119,7 +119,7 @@ impl ExposureIndex {
         let mut indirect: HashMap<u32, Exposure> = HashMap::new();
         if max_hops > 0 && !self.by_addr.is_empty() {
             let addrs = store.out_addr.as_slice();
-            let values = store.out_value.as_slice();
+            let values = store.values();
             let spent = store.in_spent.as_slice();
             let mut seen: HashSet<u32, BuildHasherDefault<IdHasher>> = HashSet::default();
             seen.insert(addr);
@@ -160,7 +160,7 @@ impl ExposureIndex {
                                     via: Some(name(payer)),
                                 });
                                 if origins.entry(r).or_default().insert(origin) {
-                                    e.sats += values[origin as usize];
+                                    e.sats += values.get(origin);
                                 }
                                 if h + back + 1 < e.hops {
                                     e.hops = h + back + 1;

@@ -384,7 +384,7 @@ pub fn trace(
     opts: &TraceOptions,
 ) -> TraceResult {
     let started = std::time::Instant::now();
-    let values = store.out_value.as_slice();
+    let values = store.values();
     let addrs = store.out_addr.as_slice();
     let spenders = store.out_spender.as_slice();
     let txids = store.tx_txid.as_slice();
@@ -519,7 +519,7 @@ pub fn trace(
 
     let mut source_names = Vec::new();
     for s in sources {
-        let v = values[s.out_num as usize];
+        let v = values.get(s.out_num);
         source_sats += v;
         let t = store.tx_of_output(s.out_num);
         let vout = s.out_num - store.tx.as_slice()[t as usize].first_out;
@@ -557,11 +557,11 @@ pub fn trace(
                 .iter()
                 .position(|w| w.0 == o)
                 .map(|k| waiting.swap_remove(k).1);
-            inputs.push((values[o as usize], taint));
+            inputs.push((values.get(o), taint));
         }
         outs_v.clear();
         let outs = store.tx_outputs(t);
-        outs_v.extend(outs.clone().map(|o| values[o as usize]));
+        outs_v.extend(outs.clone().map(|o| values.get(o)));
         let refs: Vec<(u64, Option<&Taint>)> =
             inputs.iter().map(|(v, t)| (*v, t.as_ref())).collect();
         let tainted_in: f64 = refs.iter().filter_map(|x| x.1).map(Taint::sats).sum();

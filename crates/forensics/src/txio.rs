@@ -49,11 +49,9 @@ impl TxIo {
         self.coinbase = false;
         let spent = store.in_spent.as_slice();
         let addrs = store.out_addr.as_slice();
-        let values = store.out_value.as_slice();
+        let values = store.values();
         let kinds = store.addr_kind.as_slice();
-        let rec = store.tx.as_slice()[tx_num as usize];
-        self.version = rec.version;
-        self.lock_time = rec.lock_time;
+        (self.version, self.lock_time) = store.tx_version_lock_time(tx_num);
         let kind = |a: u32| AddrKind::from_u8(kinds[a as usize]).unwrap_or(AddrKind::Script);
         for i in store.tx_inputs(tx_num) {
             let o = spent[i as usize];
@@ -64,7 +62,7 @@ impl TxIo {
             let a = addrs[o as usize];
             self.inputs.push(Io {
                 addr: a,
-                value: values[o as usize],
+                value: values.get(o),
                 kind: kind(a),
             });
         }
@@ -72,7 +70,7 @@ impl TxIo {
             let a = addrs[o as usize];
             self.outputs.push(Io {
                 addr: a,
-                value: values[o as usize],
+                value: values.get(o),
                 kind: kind(a),
             });
         }

@@ -109,12 +109,12 @@ fn describe(view: &Arc<View>, address: &str, limit: usize) -> Result<Value, ApiE
         Some(c) => (c.cluster_of(id), c.members(c.cluster_of(id))),
         None => (id, vec![id]),
     };
-    let values = store.out_value.as_slice();
+    let values = store.values();
     let received = |a: u32| -> u64 {
         view.outputs
             .of(a)
             .iter()
-            .map(|&o| values.get(o as usize).copied().unwrap_or(0))
+            .map(|&o| values.try_get(o).unwrap_or(0))
             .sum()
     };
     let total_received: u64 = members.iter().map(|&a| received(a)).sum();

@@ -70,6 +70,15 @@ impl AddrKind {
         self as u8
     }
 
+    /// Significant bytes of [`AddrKey::hash`] for this kind: 20 for the hash160 kinds
+    /// (the rest are zero), 32 otherwise.
+    pub fn hash_len(self) -> usize {
+        match self {
+            AddrKind::P2pkh | AddrKind::P2sh | AddrKind::P2wpkh => 20,
+            _ => 32,
+        }
+    }
+
     /// True for the kinds that have an address string (everything but `NullData` and `Script`).
     pub fn has_address(self) -> bool {
         !matches!(self, AddrKind::NullData | AddrKind::Script)

@@ -1,0 +1,288 @@
+//! Four-byte encodings of the store's wide per-record fields, with the rare values that do
+//! not fit kept in a side column ("patched" columns, as Parquet and PFOR do).
+//!
+//! - Output values ([`pack_value`]): below 2³¹ sats (21.47 BTC) the value itself; round
+//!   amounts `m × 10^e` with `m < 2²⁶` (50 BTC, 1,000 BTC, …) as mantissa and exponent;
+//!   anything else as an index into `out_value_big.col` (u64).
+//! - Tx version and lock time ([`pack_meta`]): version 1 or 2 with a lock time below 2³⁰
+//!   (every block height, zero) in one word; anything else as an index into
+//!   `tx_meta_big.col` (`[version as u32, lock_time]`).
+//!
+//! Every encoding is canonical (one packed word per value), so equal chains give equal
+//! columns and equal store fingerprints.
+
+/// Packed values at or above this are not plain sats.
+const TAGGED: u32 = 0x8000_0000;
+/// Packed values at or above this are indexes into the big-value column.
+const BIG: u32 = 0xC000_0000;
+/// Largest mantissa of a round amount, exclusive.
+const MANTISSA_END: u64 = 1 << 26;
+/// Most exceptions a packed column can index (values: 2³⁰; metas: 2³¹).
+pub const MAX_BIG_VALUES: u64 = 1 << 30;
+/// Most version/lock-time exceptions.
+pub const MAX_BIG_METAS: u64 = 1 << 31;
+
+const POW10: [u64; 16] = {
+    let mut p = [1u64; 16];
+    let mut i = 1;
+    while i < 16 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+/// Packs `sats` in one word, or `None` when it needs a big-value entry (then the word is
+/// [`big_value_word`] of that entry's index).
+#[inline]
+pub fn pack_value(sats: u64) -> Option<u32> {
+    if sats < TAGGED as u64 {
+        return Some(sats as u32);
+    }
+    // The largest exponent that leaves an integer mantissa below 2^26.
+    let mut e = 15;
+    while e > 0 {
+        let p = POW10[e];
+        if sats % p == 0 && sats / p < MANTISSA_END {
+            return Some(TAGGED | (e as u32) << 26 | (sats / p) as u32);
+        }
+        e -= 1;
+    }
+    None
+}
+
+/// The packed word that refers to big-value entry `index` (< [`MAX_BIG_VALUES`]).
+#[inline]
+pub fn big_value_word(index: u32) -> u32 {
+    debug_assert!((index as u64) < MAX_BIG_VALUES);
+    BIG | index
+}
+
+/// True if the packed word refers to a big-value entry.
+#[inline]
+pub fn is_big_value(word: u32) -> bool {
+    word >= BIG
+}
+
+/// Unpacks a value word; `big` is the big-value column.
+#[inline]
+pub fn unpack_value(word: u32, big: &[u64]) -> u64 {
+    if word < TAGGED {
+        word as u64
+    } else {
+        unpack_tagged(word, big)
+    }
+}
+
+#[cold]
+fn unpack_tagged(word: u32, big: &[u64]) -> u64 {
+    if word >= BIG {
+        big[(word - BIG) as usize]
+    } else {
+        (word & 0x03FF_FFFF) as u64 * POW10[((word >> 26) & 0xF) as usize]
+    }
+}
+
+/// Packs a tx's version and lock time in one word, or `None` when they need a big entry
+/// (then the word is [`big_meta_word`] of that entry's index).
+#[inline]
+pub fn pack_meta(version: i32, lock_time: u32) -> Option<u32> {
+    if lock_time >= 1 << 30 {
+        return None;
+    }
+    match version {
+        1 => Some(lock_time),
+        2 => Some(1 << 30 | lock_time),
+        _ => None,
+    }
+}
+
+/// The packed word that refers to big meta entry `index` (< [`MAX_BIG_METAS`]).
+#[inline]
+pub fn big_meta_word(index: u32) -> u32 {
+    debug_assert!((index as u64) < MAX_BIG_METAS);
+    TAGGED | index
+}
+
+/// True if the packed word refers to a big meta entry.
+#[inline]
+pub fn is_big_meta(word: u32) -> bool {
+    word >= TAGGED
+}
+
+/// The big-column record of a version and lock time.
+#[inline]
+pub fn meta_record(version: i32, lock_time: u32) -> [u32; 2] {
+    [version as u32, lock_time]
+}
+
+/// Unpacks a meta word into `(version, lock_time)`; `big` is the big meta column.
+#[inline]
+pub fn unpack_meta(word: u32, big: &[[u32; 2]]) -> (i32, u32) {
+    if word < TAGGED {
+        (if word >= 1 << 30 { 2 } else { 1 }, word & 0x3FFF_FFFF)
+    } else {
+        let [v, l] = big[(word - TAGGED) as usize];
+        (v as i32, l)
+    }
+}
+
+/// Output values by `out_num`, read in place from the packed column and its big values.
+#[derive(Clone, Copy)]
+pub struct Values<'a> {
+    packed: &'a [u32],
+    big: &'a [u64],
+}
+
+impl<'a> Values<'a> {
+    /// A view over a packed column and its big-value column.
+    pub fn new(packed: &'a [u32], big: &'a [u64]) -> Values<'a> {
+        Values { packed, big }
+    }
+
+    /// The value of `out_num` in sats. Panics if out of range.
+    #[inline]
+    pub fn get(&self, out_num: u32) -> u64 {
+        unpack_value(self.packed[out_num as usize], self.big)
+    }
+
+    /// The value of `out_num`, or `None` past the end.
+    #[inline]
+    pub fn try_get(&self, out_num: u32) -> Option<u64> {
+        let w = *self.packed.get(out_num as usize)?;
+        Some(unpack_value(w, self.big))
+    }
+
+    /// Number of outputs.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.packed.len()
+    }
+
+    /// True if there are no outputs.
+    pub fn is_empty(&self) -> bool {
+        self.packed.is_empty()
+    }
+
+    /// All values in `out_num` order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + 'a {
+        let big = self.big;
+        self.packed.iter().map(move |&w| unpack_value(w, big))
+    }
+
+    /// Sum of the values of an `out_num` range.
+    pub fn sum(&self, range: std::ops::Range<u32>) -> u64 {
+        let big = self.big;
+        self.packed[range.start as usize..range.end as usize]
+            .iter()
+            .map(|&w| unpack_value(w, big))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(sats: u64, big: &mut Vec<u64>) -> u32 {
+        let word = pack_value(sats).unwrap_or_else(|| {
+            big.push(sats);
+            big_value_word(big.len() as u32 - 1)
+        });
+        assert_eq!(unpack_value(word, big), sats, "{sats}");
+        word
+    }
+
+    #[test]
+    fn values_round_trip_in_every_encoding() {
+        let mut big = Vec::new();
+        let cases = [
+            0,
+            1,
+            546,
+            (1 << 31) - 1,
+            1 << 31,
+            50 * 100_000_000,
+            25 * 100_000_000,
+            1_250_000_000,
+            21_000_000 * 100_000_000,
+            2_099_999_997_690_000,
+            u64::MAX,
+            12_345_678_901,
+            (MANTISSA_END - 1) * 1000,
+            MANTISSA_END * 1000 + 1,
+        ];
+        for sats in cases {
+            round_trip(sats, &mut big);
+        }
+        // Plain words below 2^31, round ones tagged, the rest big.
+        assert_eq!(pack_value(546), Some(546));
+        assert!(pack_value(50 * 100_000_000).unwrap() >= TAGGED);
+        assert!(!is_big_value(pack_value(50 * 100_000_000).unwrap()));
+        assert_eq!(pack_value(12_345_678_901), None);
+        assert_eq!(pack_value(u64::MAX), None);
+        assert_eq!(
+            big,
+            vec![
+                1 << 31,
+                2_099_999_997_690_000,
+                u64::MAX,
+                12_345_678_901,
+                MANTISSA_END * 1000 + 1
+            ]
+        );
+        // A pseudo-random sweep over the whole range, weighted to large values.
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let sats = x >> (x % 40);
+            round_trip(sats, &mut big);
+            round_trip(sats - sats % 1000, &mut big);
+        }
+    }
+
+    #[test]
+    fn round_encoding_is_canonical() {
+        // 5e9 could be 5×10^9, 50×10^8, 500×10^7…: only the largest exponent is used.
+        let w = pack_value(5_000_000_000).unwrap();
+        assert_eq!((w >> 26) & 0xF, 9);
+        assert_eq!(w & 0x03FF_FFFF, 5);
+    }
+
+    #[test]
+    fn metas_round_trip() {
+        let mut big = Vec::new();
+        for (v, l) in [
+            (1, 0),
+            (2, 0),
+            (2, 840_000),
+            (1, (1 << 30) - 1),
+            (2, 1 << 30),
+            (1, 1_700_000_000),
+            (3, 0),
+            (-1, 5),
+            (i32::MAX, u32::MAX),
+        ] {
+            let word = pack_meta(v, l).unwrap_or_else(|| {
+                big.push(meta_record(v, l));
+                big_meta_word(big.len() as u32 - 1)
+            });
+            assert_eq!(unpack_meta(word, &big), (v, l));
+        }
+        assert_eq!(big.len(), 5);
+    }
+
+    #[test]
+    fn values_view() {
+        let mut big = Vec::new();
+        let sats = [7u64, 5_000_000_000, 99_999_999_999, 3];
+        let packed: Vec<u32> = sats.iter().map(|&s| round_trip(s, &mut big)).collect();
+        let v = Values::new(&packed, &big);
+        assert_eq!(v.len(), 4);
+        assert_eq!(v.get(2), 99_999_999_999);
+        assert_eq!(v.iter().collect::<Vec<_>>(), sats);
+        assert_eq!(v.sum(1..3), 5_000_000_000 + 99_999_999_999);
+    }
+}

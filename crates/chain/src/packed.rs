@@ -43,7 +43,7 @@ pub fn pack_value(sats: u64) -> Option<u32> {
     let mut e = 15;
     while e > 0 {
         let p = POW10[e];
-        if sats % p == 0 && sats / p < MANTISSA_END {
+        if sats.is_multiple_of(p) && sats / p < MANTISSA_END {
             return Some(TAGGED | (e as u32) << 26 | (sats / p) as u32);
         }
         e -= 1;

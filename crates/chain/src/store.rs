@@ -1282,8 +1282,8 @@ mod tests {
         if n > 1 {
             txs.push(PreparedTx {
                 txid: txid(n, 1),
-                version: if n % 4 == 0 { 3 } else { 2 },
-                lock_time: if n % 5 == 0 { 1_700_000_000 + n } else { n },
+                version: if n.is_multiple_of(4) { 3 } else { 2 },
+                lock_time: if n.is_multiple_of(5) { 1_700_000_000 + n } else { n },
                 n_in: 1,
                 n_out: 3,
             });

@@ -1,8 +1,10 @@
 //! A memory-mapped open-addressing hash table from 64-bit key hashes to dense ids.
 //!
 //! Slots hold `id + 1` (0 = empty); the keys themselves stay in their column, so a lookup
-//! confirms a candidate id by comparing the full key there. Derived data: after a crash or
-//! a rollback it is rebuilt from the columns.
+//! confirms a candidate id by comparing the full key there. Linear probing from the home
+//! slot `⌊h·n / 2⁶⁴⌋` (any slot count `n`, not only powers of two): the table doubles when
+//! 70% full while appending, and [`HashIndex::shrink_to_fit`] sizes it to 70% at rest.
+//! Derived data: after a crash or a rollback it is rebuilt from the columns.
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 use std::fs::OpenOptions;
@@ -14,8 +16,28 @@ pub struct HashIndex {
     path: PathBuf,
     map: Option<MmapMut>,
     ro: Option<Mmap>,
-    mask: usize,
+    /// Number of slots.
+    n: usize,
     count: usize,
+}
+
+/// Largest share of occupied slots, in tenths.
+const MAX_LOAD_TENTHS: usize = 7;
+
+/// The home slot of hash `h` in a table of `n` slots.
+#[inline]
+fn home(h: u64, n: usize) -> usize {
+    ((h as u128 * n as u128) >> 64) as usize
+}
+
+/// The slot after `i` in a table of `n` slots.
+#[inline]
+fn next(i: usize, n: usize) -> usize {
+    if i + 1 == n {
+        0
+    } else {
+        i + 1
+    }
 }
 
 const MIN_SLOTS: usize = 1 << 12;
@@ -30,7 +52,7 @@ impl HashIndex {
             .truncate(false)
             .open(path)?;
         let mut slots = file.metadata()?.len() as usize / 4;
-        if slots < MIN_SLOTS || !slots.is_power_of_two() {
+        if slots < MIN_SLOTS {
             slots = MIN_SLOTS;
             file.set_len(0)?;
             file.set_len((slots * 4) as u64)?;
@@ -45,7 +67,7 @@ impl HashIndex {
             path: path.to_path_buf(),
             map: Some(map),
             ro: None,
-            mask: slots - 1,
+            n: slots,
             count,
         })
     }
@@ -54,7 +76,7 @@ impl HashIndex {
     pub fn open_read(path: &Path) -> io::Result<HashIndex> {
         let file = std::fs::File::open(path)?;
         let slots = file.metadata()?.len() as usize / 4;
-        if slots < MIN_SLOTS || !slots.is_power_of_two() {
+        if slots < MIN_SLOTS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{}: not an index", path.display()),
@@ -66,7 +88,7 @@ impl HashIndex {
             path: path.to_path_buf(),
             map: None,
             ro: Some(ro),
-            mask: slots - 1,
+            n: slots,
             count: 0,
         })
     }
@@ -105,7 +127,7 @@ impl HashIndex {
     #[inline]
     pub fn prefetch(&self, h: u64) {
         let slots = self.slots();
-        if let Some(s) = slots.get(h as usize & self.mask) {
+        if let Some(s) = slots.get(home(h, self.n)) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: prefetch has no observable effect; the pointer is in bounds.
             unsafe {
@@ -122,7 +144,8 @@ impl HashIndex {
     #[inline]
     pub fn get(&self, h: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
         let slots = self.slots();
-        let mut i = h as usize & self.mask;
+        let n = self.n;
+        let mut i = home(h, n);
         loop {
             let s = slots[i];
             if s == 0 {
@@ -131,7 +154,7 @@ impl HashIndex {
             if is_key(s - 1) {
                 return Some(s - 1);
             }
-            i = (i + 1) & self.mask;
+            i = next(i, n);
         }
     }
 
@@ -145,12 +168,12 @@ impl HashIndex {
         mut is_key: impl FnMut(u32) -> bool,
         rehash: impl Fn(u32) -> u64,
     ) -> io::Result<()> {
-        if (self.count + 1) * 10 > (self.mask + 1) * 7 {
-            self.resize((self.mask + 1) * 2, &rehash)?;
+        if (self.count + 1) * 10 > self.n * MAX_LOAD_TENTHS {
+            self.resize(self.n * 2, &rehash)?;
         }
-        let mask = self.mask;
+        let n = self.n;
         let slots = self.slots_mut();
-        let mut i = h as usize & mask;
+        let mut i = home(h, n);
         loop {
             let s = slots[i];
             if s == 0 {
@@ -162,7 +185,7 @@ impl HashIndex {
                 slots[i] = id + 1;
                 return Ok(());
             }
-            i = (i + 1) & mask;
+            i = next(i, n);
         }
     }
 
@@ -176,12 +199,13 @@ impl HashIndex {
         if slots.is_empty() {
             return None;
         }
-        let mut i = h as usize & self.mask;
+        let n = self.n;
+        let mut i = home(h, n);
         loop {
             match slots[i] {
                 0 => return None,
                 s if s == id + 1 => return Some(i),
-                _ => i = (i + 1) & self.mask,
+                _ => i = next(i, n),
             }
         }
     }
@@ -193,17 +217,17 @@ impl HashIndex {
         let Some(mut hole) = self.find(h, id) else {
             return false;
         };
-        let mask = self.mask;
+        let n = self.n;
         let slots = self.slots_mut();
         slots[hole] = 0;
         let mut j = hole;
         loop {
-            j = (j + 1) & mask;
+            j = next(j, n);
             let s = slots[j];
             if s == 0 {
                 break;
             }
-            let home = rehash(s - 1) as usize & mask;
+            let home = home(rehash(s - 1), n);
             // The entry at `j` may fill the hole unless its home lies cyclically in (hole, j].
             let stays = if hole <= j {
                 hole < home && home <= j
@@ -223,12 +247,12 @@ impl HashIndex {
     fn resize(&mut self, new_slots: usize, rehash: &impl Fn(u32) -> u64) -> io::Result<()> {
         let old: Vec<u32> = self.slots().iter().copied().filter(|&s| s != 0).collect();
         self.reset(new_slots)?;
-        let mask = self.mask;
+        let n = self.n;
         let slots = self.slots_mut();
         for s in old {
-            let mut i = rehash(s - 1) as usize & mask;
+            let mut i = home(rehash(s - 1), n);
             while slots[i] != 0 {
-                i = (i + 1) & mask;
+                i = next(i, n);
             }
             slots[i] = s;
         }
@@ -238,8 +262,28 @@ impl HashIndex {
 
     /// Empties the table and sizes it for about `expected` entries.
     pub fn clear(&mut self, expected: usize) -> io::Result<()> {
-        let slots = (expected * 2).next_power_of_two().max(MIN_SLOTS);
-        self.reset(slots)
+        self.reset((expected * 2).max(MIN_SLOTS))
+    }
+
+    /// The slot count that holds the entries at the largest load.
+    fn fitted_slots(&self) -> usize {
+        (self.count * 10).div_ceil(MAX_LOAD_TENTHS).max(MIN_SLOTS)
+    }
+
+    /// True if [`HashIndex::shrink_to_fit`] would shrink the table by more than a tenth.
+    pub fn can_shrink(&self) -> bool {
+        self.map.is_some() && self.fitted_slots() * 10 < self.n * 9
+    }
+
+    /// Rebuilds the table at the size that holds its entries at 70% load (a table
+    /// left by doubling is 35–70% full). `rehash` gives the hash of any stored id. The file
+    /// is replaced: the caller makes sure a crash meanwhile is recovered (the store does
+    /// it under its `DIRTY` marker).
+    pub fn shrink_to_fit(&mut self, rehash: impl Fn(u32) -> u64) -> io::Result<()> {
+        if self.can_shrink() {
+            self.resize(self.fitted_slots(), &rehash)?;
+        }
+        Ok(())
     }
 
     fn reset(&mut self, slots: usize) -> io::Result<()> {
@@ -257,7 +301,7 @@ impl HashIndex {
         std::fs::rename(&tmp, &self.path)?;
         // SAFETY: as in `open`.
         self.map = Some(unsafe { MmapOptions::new().len(slots * 4).map_mut(&file)? });
-        self.mask = slots - 1;
+        self.n = slots;
         self.count = 0;
         Ok(())
     }
@@ -306,9 +350,13 @@ mod tests {
     fn removal_keeps_every_other_entry_reachable() {
         let dir = tempfile::tempdir().unwrap();
         // Few distinct home slots, so that probe runs are long and wrap around the end.
-        let keys: Vec<u64> = (0..2_800u64)
-            .map(|i| (i % 97) * 41 + (MIN_SLOTS as u64 - 60))
+        // Hashes whose home slots are `(i % 97) * 41 + MIN_SLOTS - 60` modulo the slot count.
+        let n = MIN_SLOTS as u128;
+        let keys: Vec<u64> = (0..2_800u128)
+            .map(|i| ((i % 97) * 41 + n - 60) % n)
+            .map(|t| (t << 64).div_ceil(n) as u64)
             .collect();
+        assert_eq!(home(keys[0], MIN_SLOTS), MIN_SLOTS - 60);
         let mut idx = HashIndex::open(&dir.path().join("i.idx")).unwrap();
         for (id, k) in keys.iter().enumerate() {
             // Distinct ids under colliding hashes: no id is another's key.
@@ -335,5 +383,46 @@ mod tests {
         }
         assert_eq!(idx.len(), present.iter().filter(|&&p| p).count());
         assert!(!idx.remove(keys[0], 0, |j| keys[j as usize]));
+    }
+
+    #[test]
+    fn shrink_to_fit_keeps_every_entry_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.idx");
+        let keys: Vec<u64> = (0..30_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17))
+            .collect();
+        let mut idx = HashIndex::open(&path).unwrap();
+        idx.clear(200_000).unwrap();
+        for (id, k) in keys.iter().enumerate() {
+            idx.insert(*k, id as u32, |_| false, |j| keys[j as usize])
+                .unwrap();
+        }
+        assert!(idx.can_shrink());
+        idx.shrink_to_fit(|j| keys[j as usize]).unwrap();
+        assert!(!idx.can_shrink());
+        let slots = idx.bytes() as usize / 4;
+        assert_eq!(slots, (30_000 * 10usize).div_ceil(7));
+        drop(idx);
+        for idx in [
+            HashIndex::open(&path).unwrap(),
+            HashIndex::open_read(&path).unwrap(),
+        ] {
+            assert_eq!(idx.bytes() as usize / 4, slots);
+            for (id, k) in keys.iter().enumerate() {
+                assert_eq!(idx.get(*k, |j| j == id as u32), Some(id as u32));
+            }
+        }
+        // Full again: the next insert doubles the table.
+        let mut idx = HashIndex::open(&path).unwrap();
+        assert_eq!(idx.len(), keys.len());
+        idx.insert(
+            7,
+            30_000,
+            |_| false,
+            |j| keys.get(j as usize).copied().unwrap_or(7),
+        )
+        .unwrap();
+        assert_eq!(idx.bytes() as usize / 4, slots * 2);
     }
 }

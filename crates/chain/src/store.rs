@@ -976,6 +976,24 @@ impl Store {
             return Ok(());
         }
         self.commit()?;
+        // Indexes at rest are sized to 70% load (appending doubles them at 70%). Replacing
+        // an index file happens under `DIRTY`, so a crash meanwhile rebuilds it.
+        if self.txid_idx.can_shrink() || self.addr_idx.can_shrink() {
+            self.mark_dirty()?;
+            let txids = self.tx_txid.as_slice();
+            self.txid_idx
+                .shrink_to_fit(|k| txid_hash(&txids[k as usize]))
+                .map_err(io_err(&self.dir.join("txid.idx")))?;
+            let keys = AddrKeys {
+                kinds: self.addr_kind.as_slice(),
+                heads: self.addr_hash.as_slice(),
+                tails: self.addr_tail.as_slice(),
+            };
+            self.addr_idx
+                .shrink_to_fit(|k| keys.index_hash(k))
+                .map_err(io_err(&self.dir.join("addr.idx")))?;
+            self.commit()?;
+        }
         for r in [
             self.blocks.compact(),
             self.tx.compact(),
@@ -1283,7 +1301,11 @@ mod tests {
             txs.push(PreparedTx {
                 txid: txid(n, 1),
                 version: if n.is_multiple_of(4) { 3 } else { 2 },
-                lock_time: if n.is_multiple_of(5) { 1_700_000_000 + n } else { n },
+                lock_time: if n.is_multiple_of(5) {
+                    1_700_000_000 + n
+                } else {
+                    n
+                },
                 n_in: 1,
                 n_out: 3,
             });

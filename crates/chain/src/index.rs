@@ -3,7 +3,7 @@
 //! Slots hold `id + 1` (0 = empty); the keys themselves stay in their column, so a lookup
 //! confirms a candidate id by comparing the full key there. Linear probing from the home
 //! slot `⌊h·n / 2⁶⁴⌋` (any slot count `n`, not only powers of two): the table doubles when
-//! 70% full while appending, and [`HashIndex::shrink_to_fit`] sizes it to 70% at rest.
+//! 70% full while appending, and [`HashIndex::clear_fitted`] sizes a rebuild to 70%.
 //! Derived data: after a crash or a rollback it is rebuilt from the columns.
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
@@ -265,25 +265,21 @@ impl HashIndex {
         self.reset((expected * 2).max(MIN_SLOTS))
     }
 
-    /// The slot count that holds the entries at the largest load.
-    fn fitted_slots(&self) -> usize {
-        (self.count * 10).div_ceil(MAX_LOAD_TENTHS).max(MIN_SLOTS)
+    /// The slot count that holds `entries` at the largest load.
+    fn fitted_slots(entries: usize) -> usize {
+        (entries * 10).div_ceil(MAX_LOAD_TENTHS).max(MIN_SLOTS)
     }
 
-    /// True if [`HashIndex::shrink_to_fit`] would shrink the table by more than a tenth.
+    /// True if the table is writable and more than a tenth larger than its entries need
+    /// at the largest load (a table left by doubling is 35–70% full).
     pub fn can_shrink(&self) -> bool {
-        self.map.is_some() && self.fitted_slots() * 10 < self.n * 9
+        self.map.is_some() && Self::fitted_slots(self.count) * 10 < self.n * 9
     }
 
-    /// Rebuilds the table at the size that holds its entries at 70% load (a table
-    /// left by doubling is 35–70% full). `rehash` gives the hash of any stored id. The file
-    /// is replaced: the caller makes sure a crash meanwhile is recovered (the store does
-    /// it under its `DIRTY` marker).
-    pub fn shrink_to_fit(&mut self, rehash: impl Fn(u32) -> u64) -> io::Result<()> {
-        if self.can_shrink() {
-            self.resize(self.fitted_slots(), &rehash)?;
-        }
-        Ok(())
+    /// Empties the table and sizes it to hold exactly `expected` entries at the largest
+    /// load (the size at rest; the next insert past it doubles the table).
+    pub fn clear_fitted(&mut self, expected: usize) -> io::Result<()> {
+        self.reset(Self::fitted_slots(expected))
     }
 
     fn reset(&mut self, slots: usize) -> io::Result<()> {
@@ -386,7 +382,7 @@ mod tests {
     }
 
     #[test]
-    fn shrink_to_fit_keeps_every_entry_and_reopens() {
+    fn fitted_table_keeps_every_entry_reopens_and_grows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("i.idx");
         let keys: Vec<u64> = (0..30_000u64)
@@ -399,7 +395,11 @@ mod tests {
                 .unwrap();
         }
         assert!(idx.can_shrink());
-        idx.shrink_to_fit(|j| keys[j as usize]).unwrap();
+        idx.clear_fitted(keys.len()).unwrap();
+        for (id, k) in keys.iter().enumerate() {
+            idx.insert(*k, id as u32, |_| false, |j| keys[j as usize])
+                .unwrap();
+        }
         assert!(!idx.can_shrink());
         let slots = idx.bytes() as usize / 4;
         assert_eq!(slots, (30_000 * 10usize).div_ceil(7));
@@ -413,7 +413,7 @@ mod tests {
                 assert_eq!(idx.get(*k, |j| j == id as u32), Some(id as u32));
             }
         }
-        // Full again: the next insert doubles the table.
+        // Full: the next insert doubles the table.
         let mut idx = HashIndex::open(&path).unwrap();
         assert_eq!(idx.len(), keys.len());
         idx.insert(

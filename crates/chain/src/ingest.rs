@@ -273,7 +273,7 @@ pub fn ingest(
                   rolled: u32,
                   bytes: u64,
                   warnings: Vec<String>| {
-        store.commit()?;
+        store.shrink_indexes()?;
         let mut s = summarize(&store, started);
         store.close()?;
         s.blocks_added = added;

@@ -970,30 +970,24 @@ impl Store {
         Ok(())
     }
 
+    /// Commits, then sizes both indexes to 70% load (appending doubles them when 70% full,
+    /// so a table at rest would otherwise be 35–70% full). An index file is replaced under
+    /// `DIRTY`, so a crash meanwhile rebuilds it at the next open.
+    pub fn shrink_indexes(&mut self) -> Result<(), StoreError> {
+        self.commit()?;
+        if self.txid_idx.can_shrink() || self.addr_idx.can_shrink() {
+            self.rebuild_indexes_sized(true)?;
+            self.commit()?;
+        }
+        Ok(())
+    }
+
     /// Commits, drops reserved space and clears the dirty marker.
     pub fn close(mut self) -> Result<(), StoreError> {
         if !self.writable {
             return Ok(());
         }
-        self.commit()?;
-        // Indexes at rest are sized to 70% load (appending doubles them at 70%). Replacing
-        // an index file happens under `DIRTY`, so a crash meanwhile rebuilds it.
-        if self.txid_idx.can_shrink() || self.addr_idx.can_shrink() {
-            self.mark_dirty()?;
-            let txids = self.tx_txid.as_slice();
-            self.txid_idx
-                .shrink_to_fit(|k| txid_hash(&txids[k as usize]))
-                .map_err(io_err(&self.dir.join("txid.idx")))?;
-            let keys = AddrKeys {
-                kinds: self.addr_kind.as_slice(),
-                heads: self.addr_hash.as_slice(),
-                tails: self.addr_tail.as_slice(),
-            };
-            self.addr_idx
-                .shrink_to_fit(|k| keys.index_hash(k))
-                .map_err(io_err(&self.dir.join("addr.idx")))?;
-            self.commit()?;
-        }
+        self.shrink_indexes()?;
         for r in [
             self.blocks.compact(),
             self.tx.compact(),
@@ -1194,12 +1188,25 @@ impl Store {
         Ok(true)
     }
 
-    /// Rebuilds both hash indexes from the columns.
+    /// Rebuilds both hash indexes from the columns, with room to grow.
     pub fn rebuild_indexes(&mut self) -> Result<(), StoreError> {
+        self.rebuild_indexes_sized(false)
+    }
+
+    /// Rebuilds both hash indexes from the columns (reading keys in id order), sized to 70%
+    /// load if `fitted`, else to 50% (room for appends).
+    fn rebuild_indexes_sized(&mut self, fitted: bool) -> Result<(), StoreError> {
         self.mark_dirty()?;
+        let clear = |idx: &mut HashIndex, n: usize| {
+            if fitted {
+                idx.clear_fitted(n)
+            } else {
+                idx.clear(n)
+            }
+        };
         let p = self.dir.join("txid.idx");
         let txids = self.tx_txid.as_slice();
-        self.txid_idx.clear(txids.len()).map_err(io_err(&p))?;
+        clear(&mut self.txid_idx, txids.len()).map_err(io_err(&p))?;
         for (j, txid) in txids.iter().enumerate() {
             self.txid_idx
                 .insert(
@@ -1213,7 +1220,7 @@ impl Store {
         let p = self.dir.join("addr.idx");
         let kinds = self.addr_kind.as_slice();
         let hashes = self.addr_hash.as_slice();
-        self.addr_idx.clear(kinds.len()).map_err(io_err(&p))?;
+        clear(&mut self.addr_idx, kinds.len()).map_err(io_err(&p))?;
         for j in 0..kinds.len() {
             let h = addr_hash(kinds[j], &hashes[j]);
             self.addr_idx

@@ -331,15 +331,12 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 rss = rss.max(r);
                 let s: serde_json::Value = serde_json::from_str(&out)?;
                 let store = Store::open(&store_dir(tmp.path(), chain), chain)?;
-                last = Some((s, store.column_bytes(), store.sizes()));
+                last = Some((s, store.column_bytes(), store.sizes(), store.bytes()));
             }
-            let (s, col_bytes, sizes) = last.expect("runs ≥ 1");
+            let (s, col_bytes, sizes, store_bytes) = last.expect("runs ≥ 1");
             let ingest_s = median(ing);
             let sha_s = median(sha);
-            let (txs_n, store_bytes) = (
-                s["txs"].as_u64().unwrap_or(0),
-                s["store_bytes"].as_u64().unwrap_or(0),
-            );
+            let txs_n = s["txs"].as_u64().unwrap_or(0);
             let io = s["inputs"].as_u64().unwrap_or(0) + s["outputs"].as_u64().unwrap_or(0);
             let per_io = |b: u64| b as f64 / io.max(1) as f64;
             let graph: u64 = sizes

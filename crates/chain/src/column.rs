@@ -138,6 +138,20 @@ impl<T: Pod> Column<T> {
         Ok(())
     }
 
+    /// Appends `n` copies of a record.
+    pub fn push_n(&mut self, v: T, n: usize) -> io::Result<()> {
+        if self.len + n > self.cap {
+            self.grow(self.len + n)?;
+        }
+        let (start, end) = (self.len, self.len + n);
+        match &mut self.map {
+            Map::Rw(m) => bytemuck::cast_slice_mut::<u8, T>(&mut m[..])[start..end].fill(v),
+            _ => return Err(io::Error::other("column opened read-only")),
+        }
+        self.len = end;
+        Ok(())
+    }
+
     fn grow(&mut self, need: usize) -> io::Result<()> {
         let size = std::mem::size_of::<T>();
         let min = MIN_RESERVE_BYTES / size;
@@ -199,8 +213,10 @@ mod tests {
         assert_eq!(c.as_slice()[999], 2997);
         let mut w: Column<u64> = Column::open(&p, 1000, true).unwrap();
         w.push(7).unwrap();
+        w.push_n(9, 3).unwrap();
+        assert_eq!(w.as_slice()[999..], [2997, 7, 9, 9, 9]);
         w.compact().unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().len(), 1001 * 8);
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 1004 * 8);
         assert!(Column::<u64>::open(&p, 2000, false).is_err());
     }
 }

@@ -21,6 +21,22 @@ pub struct HashIndex {
     count: usize,
 }
 
+/// Hints the CPU to load `items[i]` into cache; nothing if `i` is out of range.
+#[inline]
+pub fn prefetch<T>(items: &[T], i: usize) {
+    if let Some(x) = items.get(i) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: prefetch has no observable effect; the pointer is in bounds.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                x as *const T as *const i8,
+            )
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = x;
+    }
+}
+
 /// Largest share of occupied slots, in tenths.
 const MAX_LOAD_TENTHS: usize = 7;
 
@@ -126,17 +142,16 @@ impl HashIndex {
     /// Hints the CPU to load the slot for hash `h` (ingest prefetches a whole block's slots).
     #[inline]
     pub fn prefetch(&self, h: u64) {
-        let slots = self.slots();
-        if let Some(s) = slots.get(home(h, self.n)) {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: prefetch has no observable effect; the pointer is in bounds.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    s as *const u32 as *const i8,
-                )
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = s;
+        prefetch(self.slots(), home(h, self.n));
+    }
+
+    /// The id in `h`'s home slot, if any: a candidate whose key to prefetch before the
+    /// real look-up (not checked against the key).
+    #[inline]
+    pub fn candidate(&self, h: u64) -> Option<u32> {
+        match self.slots().get(home(h, self.n)) {
+            Some(&s) if s != 0 => Some(s - 1),
+            _ => None,
         }
     }
 

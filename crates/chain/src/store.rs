@@ -251,12 +251,13 @@ impl<'a> AddrKeys<'a> {
     #[inline]
     fn is(&self, addr_id: u32, kind: u8, hash: &[u8; 32]) -> bool {
         let j = addr_id as usize;
-        if self.kinds.get(j) != Some(&kind) {
-            return false;
-        }
+        // The head first: for a colliding id it almost always differs, one cache miss.
         let Some(head) = self.heads.get(j) else {
             return false;
         };
+        if head[..8] != hash[..8] || self.kinds.get(j) != Some(&kind) {
+            return false;
+        }
         if is_wide(kind) {
             head[..16] == hash[..16]
                 && self.tails.get(tail_index(head)).map(|t| &t[..]) == Some(&hash[16..])
@@ -672,12 +673,7 @@ impl Store {
     }
 
     fn append_inner(&mut self, block: &PreparedBlock) -> Result<(), StoreError> {
-        let io = |c: &'static str| {
-            move |e: io::Error| StoreError::Io {
-                path: PathBuf::from(c),
-                source: e,
-            }
-        };
+        let io = col_err;
         let first_tx = self.tx.len();
         if first_tx + block.txs.len() >= NONE as usize {
             return Err(StoreError::Full("transactions"));
@@ -687,6 +683,15 @@ impl Store {
         }
         if self.out_value.len() + block.outputs.len() >= NONE as usize {
             return Err(StoreError::Full("outputs"));
+        }
+        let (n_in, n_out) = block.txs.iter().fold((0usize, 0usize), |(i, o), t| {
+            (i + t.n_in as usize, o + t.n_out as usize)
+        });
+        if n_in != block.inputs.len() || n_out != block.outputs.len() {
+            return Err(StoreError::Corrupt(format!(
+                "block {}: tx input/output counts disagree with its lists",
+                crate::hash::to_hex(&block.hash)
+            )));
         }
         self.blocks
             .push(BlockRec {
@@ -702,11 +707,10 @@ impl Store {
         for (prev, _) in &block.inputs {
             self.txid_idx.prefetch(txid_hash(prev));
         }
-        for (_, key) in &block.outputs {
-            self.addr_idx.prefetch(addr_hash(key.kind as u8, &key.hash));
-        }
-        let mut in_pos = 0usize;
-        let mut out_pos = 0usize;
+        // Tx records, txids and the txid index first; then every input can be resolved
+        // while another thread adds the outputs and their addresses.
+        let mut in_pos = self.in_spent.len() as u32;
+        let mut out_pos = self.out_value.len() as u32;
         for ptx in &block.txs {
             let tx_num = self.tx.len() as u32;
             self.tx_txid.push(ptx.txid).map_err(io("tx_txid.col"))?;
@@ -735,8 +739,8 @@ impl Store {
                 }
             };
             if let Err(e) = self.tx.push(TxRec {
-                first_in: self.in_spent.len() as u32,
-                first_out: self.out_value.len() as u32,
+                first_in: in_pos,
+                first_out: out_pos,
                 meta,
             }) {
                 // Keep the big column's length equal to the words that refer to it.
@@ -745,137 +749,41 @@ impl Store {
                 }
                 return Err(io("tx.col")(e));
             }
-            for (i, (prev_txid, vout)) in block.inputs[in_pos..in_pos + ptx.n_in as usize]
-                .iter()
-                .enumerate()
-            {
-                if *prev_txid == [0; 32] && *vout == u32::MAX {
-                    self.in_spent.push(NONE).map_err(io("in_spent.col"))?;
-                    continue;
-                }
-                let unknown = || StoreError::UnknownOutput {
-                    block: crate::hash::to_hex(&block.hash),
-                    txid: crate::hash::to_hex(&ptx.txid),
-                    input: i,
-                    prev_txid: crate::hash::to_hex(prev_txid),
-                    vout: *vout,
-                };
-                let prev = self
-                    .tx_by_txid(prev_txid)
-                    .filter(|&p| p != tx_num)
-                    .ok_or_else(unknown)?;
-                let outs = self.tx_outputs(prev);
-                if *vout >= outs.end - outs.start {
-                    return Err(unknown());
-                }
-                let out_num = outs.start + vout;
-                let spender = &mut self.out_spender.as_mut_slice()[out_num as usize];
-                if *spender != NONE {
-                    return Err(StoreError::DoubleSpend {
-                        block: crate::hash::to_hex(&block.hash),
-                        txid: crate::hash::to_hex(&ptx.txid),
-                        prev_txid: crate::hash::to_hex(prev_txid),
-                        vout: *vout,
-                    });
-                }
-                *spender = tx_num;
-                self.in_spent.push(out_num).map_err(io("in_spent.col"))?;
-            }
-            in_pos += ptx.n_in as usize;
-            for (value, key) in &block.outputs[out_pos..out_pos + ptx.n_out as usize] {
-                let addr = match self.addr_id(key) {
-                    Some(a) => a,
-                    None => {
-                        let id = self.addr_kind.len() as u32;
-                        if id >= NONE - 1 {
-                            return Err(StoreError::Full("addresses"));
-                        }
-                        self.push_addr_key(key)?;
-                        let keys = AddrKeys {
-                            kinds: self.addr_kind.as_slice(),
-                            heads: self.addr_hash.as_slice(),
-                            tails: self.addr_tail.as_slice(),
-                        };
-                        let k = key.kind as u8;
-                        self.addr_idx
-                            .insert(
-                                addr_hash(k, &key.hash),
-                                id,
-                                |j| keys.is(j, k, &key.hash),
-                                |j| keys.index_hash(j),
-                            )
-                            .map_err(io("addr.idx"))?;
-                        id
-                    }
-                };
-                self.push_value(*value)?;
-                self.out_addr.push(addr).map_err(io("out_addr.col"))?;
-                self.out_spender.push(NONE).map_err(io("out_spender.col"))?;
-            }
-            out_pos += ptx.n_out as usize;
+            in_pos += ptx.n_in;
+            out_pos += ptx.n_out;
         }
-        Ok(())
-    }
-
-    /// Appends an output value (packed, or a big entry and its word); both or neither.
-    fn push_value(&mut self, sats: u64) -> Result<(), StoreError> {
-        let io = col_err;
-        let word = match packed::pack_value(sats) {
-            Some(w) => w,
-            None => {
-                let n = self.out_value_big.len() as u64;
-                if n >= packed::MAX_BIG_VALUES {
-                    return Err(StoreError::Full("large output values"));
-                }
-                self.out_value_big
-                    .push(sats)
-                    .map_err(io("out_value_big.col"))?;
-                packed::big_value_word(n as u32)
-            }
+        // Every output of the block has its spender slot before any input spends one.
+        self.out_spender
+            .push_n(NONE, block.outputs.len())
+            .map_err(io("out_spender.col"))?;
+        let inputs = InputColumns {
+            txids: self.tx_txid.as_slice(),
+            txs: self.tx.as_slice(),
+            txid_idx: &self.txid_idx,
+            spent: &mut self.in_spent,
+            spenders: &mut self.out_spender,
+            out_end: out_pos,
         };
-        if let Err(e) = self.out_value.push(word) {
-            if packed::is_big_value(word) {
-                self.out_value_big.truncate(self.out_value_big.len() - 1);
-            }
-            return Err(io("out_value.col")(e));
-        }
-        Ok(())
-    }
-
-    /// Appends a new address key: kind and head, plus a tail record for 32-byte keys; all
-    /// or nothing.
-    fn push_addr_key(&mut self, key: &AddrKey) -> Result<(), StoreError> {
-        let io = col_err;
-        let k = key.kind as u8;
-        let mut head = [0u8; 20];
-        let wide = is_wide(k);
-        if wide {
-            let n = self.addr_tail.len();
-            if n as u64 >= u32::MAX as u64 {
-                return Err(StoreError::Full("32-byte address keys"));
-            }
-            head[..16].copy_from_slice(&key.hash[..16]);
-            head[16..].copy_from_slice(&(n as u32).to_le_bytes());
-            let tail: [u8; 16] = key.hash[16..].try_into().expect("16");
-            self.addr_tail.push(tail).map_err(io("addr_tail.col"))?;
-        } else {
-            head.copy_from_slice(&key.hash[..20]);
-        }
-        let undo_tail = |s: &mut Self| {
-            if wide {
-                s.addr_tail.truncate(s.addr_tail.len() - 1);
-            }
+        let outputs = OutputColumns {
+            kinds: &mut self.addr_kind,
+            heads: &mut self.addr_hash,
+            tails: &mut self.addr_tail,
+            index: &mut self.addr_idx,
+            values: &mut self.out_value,
+            big_values: &mut self.out_value_big,
+            addrs: &mut self.out_addr,
         };
-        if let Err(e) = self.addr_hash.push(head) {
-            undo_tail(self);
-            return Err(io("addr_hash.col")(e));
+        if block.outputs.len() < PARALLEL_OUTPUTS {
+            inputs.resolve(block, first_tx as u32)?;
+            return outputs.append(block);
         }
-        if let Err(e) = self.addr_kind.push(k) {
-            undo_tail(self);
-            self.addr_hash.truncate(self.addr_hash.len() - 1);
-            return Err(io("addr_kind.col")(e));
-        }
-        Ok(())
+        let (resolved, appended) = std::thread::scope(|scope| {
+            let appending = scope.spawn(move || outputs.append(block));
+            let resolved = inputs.resolve(block, first_tx as u32);
+            (resolved, appending.join().expect("output thread panicked"))
+        });
+        resolved?;
+        appended
     }
 
     /// Makes `DIRTY` durable before the first change after a commit.
@@ -1204,33 +1112,260 @@ impl Store {
                 idx.clear(n)
             }
         };
-        let p = self.dir.join("txid.idx");
         let txids = self.tx_txid.as_slice();
-        clear(&mut self.txid_idx, txids.len()).map_err(io_err(&p))?;
-        for (j, txid) in txids.iter().enumerate() {
-            self.txid_idx
-                .insert(
-                    txid_hash(txid),
-                    j as u32,
-                    |k| txids[k as usize] == *txid,
-                    |k| txid_hash(&txids[k as usize]),
-                )
-                .map_err(io_err(&p))?;
+        let (kinds, hashes) = (self.addr_kind.as_slice(), self.addr_hash.as_slice());
+        let (txid_idx, addr_idx) = (&mut self.txid_idx, &mut self.addr_idx);
+        // The two tables are independent: one thread each.
+        let (by_txid, by_addr) = std::thread::scope(|scope| {
+            let by_txid = scope.spawn(|| -> io::Result<()> {
+                clear(txid_idx, txids.len())?;
+                for (j, txid) in txids.iter().enumerate() {
+                    txid_idx.insert(
+                        txid_hash(txid),
+                        j as u32,
+                        |k| txids[k as usize] == *txid,
+                        |k| txid_hash(&txids[k as usize]),
+                    )?;
+                }
+                Ok(())
+            });
+            let by_addr = (|| -> io::Result<()> {
+                clear(addr_idx, kinds.len())?;
+                for j in 0..kinds.len() {
+                    addr_idx.insert(
+                        addr_hash(kinds[j], &hashes[j]),
+                        j as u32,
+                        |_| false,
+                        |k| addr_hash(kinds[k as usize], &hashes[k as usize]),
+                    )?;
+                }
+                Ok(())
+            })();
+            (by_txid.join().expect("txid index thread"), by_addr)
+        });
+        by_txid.map_err(io_err(&self.dir.join("txid.idx")))?;
+        by_addr.map_err(io_err(&self.dir.join("addr.idx")))?;
+        Ok(())
+    }
+}
+
+/// Blocks with fewer outputs are appended on one thread (a thread costs more than it saves).
+const PARALLEL_OUTPUTS: usize = 256;
+
+/// The columns that resolving a block's inputs reads and writes.
+struct InputColumns<'a> {
+    txids: &'a [Hash32],
+    txs: &'a [TxRec],
+    txid_idx: &'a HashIndex,
+    spent: &'a mut Column<u32>,
+    spenders: &'a mut Column<u32>,
+    /// One past the block's last `out_num`.
+    out_end: u32,
+}
+
+impl InputColumns<'_> {
+    /// Resolves every input of `block` (whose first tx is `first_tx`; its tx records and
+    /// txids are appended) to the output it spends, and links that output to its spender.
+    fn resolve(self, block: &PreparedBlock, first_tx: u32) -> Result<(), StoreError> {
+        use crate::index::prefetch;
+        let InputColumns {
+            txids,
+            txs,
+            txid_idx,
+            spent,
+            spenders,
+            out_end,
+        } = self;
+        // Two more waves of prefetches (each wave's loads in flight together instead of one
+        // miss after another): the txids and tx records the home slots point at, then the
+        // spender slots of the outputs spent. Hints only.
+        for (prev, _) in &block.inputs {
+            if let Some(c) = txid_idx.candidate(txid_hash(prev)) {
+                prefetch(txids, c as usize);
+                prefetch(txs, c as usize);
+            }
         }
-        let p = self.dir.join("addr.idx");
-        let kinds = self.addr_kind.as_slice();
-        let hashes = self.addr_hash.as_slice();
-        clear(&mut self.addr_idx, kinds.len()).map_err(io_err(&p))?;
-        for j in 0..kinds.len() {
-            let h = addr_hash(kinds[j], &hashes[j]);
-            self.addr_idx
-                .insert(
-                    h,
-                    j as u32,
-                    |_| false,
-                    |k| addr_hash(kinds[k as usize], &hashes[k as usize]),
-                )
-                .map_err(io_err(&p))?;
+        for (prev, vout) in &block.inputs {
+            if let Some(c) = txid_idx.candidate(txid_hash(prev)) {
+                if let (Some(t), Some(id)) = (txs.get(c as usize), txids.get(c as usize)) {
+                    if id == prev {
+                        prefetch(
+                            spenders.as_slice(),
+                            t.first_out.wrapping_add(*vout) as usize,
+                        );
+                    }
+                }
+            }
+        }
+        let mut in_pos = 0usize;
+        for (k, ptx) in block.txs.iter().enumerate() {
+            let tx_num = first_tx + k as u32;
+            for (i, (prev_txid, vout)) in block.inputs[in_pos..in_pos + ptx.n_in as usize]
+                .iter()
+                .enumerate()
+            {
+                if *prev_txid == [0; 32] && *vout == u32::MAX {
+                    spent.push(NONE).map_err(col_err("in_spent.col"))?;
+                    continue;
+                }
+                let unknown = || StoreError::UnknownOutput {
+                    block: crate::hash::to_hex(&block.hash),
+                    txid: crate::hash::to_hex(&ptx.txid),
+                    input: i,
+                    prev_txid: crate::hash::to_hex(prev_txid),
+                    vout: *vout,
+                };
+                // Only earlier txs: the block's later txs are indexed too by now.
+                let prev = txid_idx
+                    .get(txid_hash(prev_txid), |j| {
+                        txids.get(j as usize) == Some(prev_txid)
+                    })
+                    .filter(|&p| p < tx_num)
+                    .ok_or_else(unknown)?;
+                let start = txs[prev as usize].first_out;
+                let end = txs.get(prev as usize + 1).map_or(out_end, |t| t.first_out);
+                if *vout >= end - start {
+                    return Err(unknown());
+                }
+                let out_num = start + vout;
+                let spender = &mut spenders.as_mut_slice()[out_num as usize];
+                if *spender != NONE {
+                    return Err(StoreError::DoubleSpend {
+                        block: crate::hash::to_hex(&block.hash),
+                        txid: crate::hash::to_hex(&ptx.txid),
+                        prev_txid: crate::hash::to_hex(prev_txid),
+                        vout: *vout,
+                    });
+                }
+                *spender = tx_num;
+                spent.push(out_num).map_err(col_err("in_spent.col"))?;
+            }
+            in_pos += ptx.n_in as usize;
+        }
+        Ok(())
+    }
+}
+
+/// The columns that appending a block's outputs writes.
+struct OutputColumns<'a> {
+    kinds: &'a mut Column<u8>,
+    heads: &'a mut Column<[u8; 20]>,
+    tails: &'a mut Column<[u8; 16]>,
+    index: &'a mut HashIndex,
+    values: &'a mut Column<u32>,
+    big_values: &'a mut Column<u64>,
+    addrs: &'a mut Column<u32>,
+}
+
+impl OutputColumns<'_> {
+    fn keys(&self) -> AddrKeys<'_> {
+        AddrKeys {
+            kinds: self.kinds.as_slice(),
+            heads: self.heads.as_slice(),
+            tails: self.tails.as_slice(),
+        }
+    }
+
+    /// Appends the outputs of `block`: value, address id (a new id and index entry for a
+    /// script not seen before).
+    fn append(mut self, block: &PreparedBlock) -> Result<(), StoreError> {
+        use crate::index::prefetch;
+        for (_, key) in &block.outputs {
+            self.index.prefetch(addr_hash(key.kind as u8, &key.hash));
+        }
+        // The keys the home slots point at (a hint, as for inputs).
+        for (_, key) in &block.outputs {
+            if let Some(c) = self.index.candidate(addr_hash(key.kind as u8, &key.hash)) {
+                prefetch(self.heads.as_slice(), c as usize);
+                prefetch(self.kinds.as_slice(), c as usize);
+            }
+        }
+        for (value, key) in &block.outputs {
+            let k = key.kind as u8;
+            let h = addr_hash(k, &key.hash);
+            let found = {
+                let keys = self.keys();
+                self.index.get(h, |j| keys.is(j, k, &key.hash))
+            };
+            let addr = match found {
+                Some(a) => a,
+                None => {
+                    let id = self.kinds.len() as u32;
+                    if id >= NONE - 1 {
+                        return Err(StoreError::Full("addresses"));
+                    }
+                    self.push_key(key)?;
+                    let keys = AddrKeys {
+                        kinds: self.kinds.as_slice(),
+                        heads: self.heads.as_slice(),
+                        tails: self.tails.as_slice(),
+                    };
+                    self.index
+                        .insert(h, id, |j| keys.is(j, k, &key.hash), |j| keys.index_hash(j))
+                        .map_err(col_err("addr.idx"))?;
+                    id
+                }
+            };
+            self.push_value(*value)?;
+            self.addrs.push(addr).map_err(col_err("out_addr.col"))?;
+        }
+        Ok(())
+    }
+
+    /// Appends an output value (packed, or a big entry and its word); both or neither.
+    fn push_value(&mut self, sats: u64) -> Result<(), StoreError> {
+        let word = match packed::pack_value(sats) {
+            Some(w) => w,
+            None => {
+                let n = self.big_values.len() as u64;
+                if n >= packed::MAX_BIG_VALUES {
+                    return Err(StoreError::Full("large output values"));
+                }
+                self.big_values
+                    .push(sats)
+                    .map_err(col_err("out_value_big.col"))?;
+                packed::big_value_word(n as u32)
+            }
+        };
+        if let Err(e) = self.values.push(word) {
+            if packed::is_big_value(word) {
+                self.big_values.truncate(self.big_values.len() - 1);
+            }
+            return Err(col_err("out_value.col")(e));
+        }
+        Ok(())
+    }
+
+    /// Appends a new address key: kind and head, plus a tail record for 32-byte keys; all
+    /// or nothing.
+    fn push_key(&mut self, key: &AddrKey) -> Result<(), StoreError> {
+        let k = key.kind as u8;
+        let mut head = [0u8; 20];
+        let wide = is_wide(k);
+        if wide {
+            let n = self.tails.len();
+            if n as u64 >= u32::MAX as u64 {
+                return Err(StoreError::Full("32-byte address keys"));
+            }
+            head[..16].copy_from_slice(&key.hash[..16]);
+            head[16..].copy_from_slice(&(n as u32).to_le_bytes());
+            let tail: [u8; 16] = key.hash[16..].try_into().expect("16");
+            self.tails.push(tail).map_err(col_err("addr_tail.col"))?;
+        } else {
+            head.copy_from_slice(&key.hash[..20]);
+        }
+        if let Err(e) = self.heads.push(head) {
+            if wide {
+                self.tails.truncate(self.tails.len() - 1);
+            }
+            return Err(col_err("addr_hash.col")(e));
+        }
+        if let Err(e) = self.kinds.push(k) {
+            if wide {
+                self.tails.truncate(self.tails.len() - 1);
+            }
+            self.heads.truncate(self.heads.len() - 1);
+            return Err(col_err("addr_kind.col")(e));
         }
         Ok(())
     }
@@ -1453,6 +1588,89 @@ mod tests {
             }
         }
         assert_eq!(store.values().iter().count(), out_num as usize);
+    }
+
+    /// Blocks large enough for the two-thread append: every input resolves to the output
+    /// it spends (also within the block), every output to its value, address and spender.
+    #[test]
+    fn wide_blocks_link_both_ways() {
+        const W: u32 = 2 * PARALLEL_OUTPUTS as u32;
+        let tmp = tempfile::tempdir().unwrap();
+        let key = |n: u32, i: u32| {
+            let mut script = vec![0x00, 20];
+            script.extend_from_slice(&[(i % 97) as u8; 16]);
+            script.extend_from_slice(&n.to_le_bytes());
+            AddrKey::from_script(&script)
+        };
+        // Block n: a coinbase with W outputs; a tx spending all W outputs of block n-1's
+        // coinbase to W outputs; a tx spending that tx's outputs (within the block).
+        let block = |n: u32| {
+            let txid = |t: u32| {
+                let mut id = [0x33; 32];
+                id[..4].copy_from_slice(&n.to_le_bytes());
+                id[4] = t as u8;
+                id
+            };
+            let mut b = PreparedBlock {
+                hash: txid(9),
+                header: [n as u8; 80],
+                size: 1000,
+                txs: vec![PreparedTx {
+                    txid: txid(0),
+                    version: 1,
+                    lock_time: 0,
+                    n_in: 1,
+                    n_out: W,
+                }],
+                inputs: vec![([0; 32], u32::MAX)],
+                outputs: (0..W).map(|i| (1000 + i as u64, key(n, i))).collect(),
+            };
+            if n > 0 {
+                let mut prev = txid(0);
+                prev[..4].copy_from_slice(&(n - 1).to_le_bytes());
+                for t in 1..=2u32 {
+                    b.txs.push(PreparedTx {
+                        txid: txid(t),
+                        version: 2,
+                        lock_time: 0,
+                        n_in: W,
+                        n_out: W,
+                    });
+                    let from = if t == 1 { prev } else { txid(1) };
+                    b.inputs.extend((0..W).map(|v| (from, W - 1 - v)));
+                    b.outputs
+                        .extend((0..W).map(|i| (3_000_000_000 + i as u64, key(n * 10 + t, i))));
+                }
+            }
+            b
+        };
+        let blocks: Vec<PreparedBlock> = (0..6).map(block).collect();
+        let store = build(tmp.path(), blocks.iter().cloned());
+        let mut out_num = 0u32;
+        for (h, b) in blocks.iter().enumerate() {
+            for (value, key) in &b.outputs {
+                assert_eq!(store.values().get(out_num), *value);
+                assert_eq!(store.addr_key(store.out_addr.as_slice()[out_num as usize]), *key);
+                out_num += 1;
+            }
+            let txs = store.block_txs(h as u32);
+            for t in txs.clone().skip(1) {
+                for (v, i) in store.tx_inputs(t).enumerate() {
+                    let o = store.in_spent.as_slice()[i as usize];
+                    let from = if t == txs.start + 1 {
+                        store.block_txs(h as u32 - 1).start
+                    } else {
+                        t - 1
+                    };
+                    assert_eq!(o, store.tx_outputs(from).start + (W - 1 - v as u32));
+                    assert_eq!(store.out_spender.as_slice()[o as usize], t);
+                }
+            }
+        }
+        // Unspent: the last block's coinbase and every block's last tx.
+        let unspent = store.out_spender.as_slice().iter().filter(|&&s| s == NONE).count();
+        assert_eq!(unspent, blocks.len() * W as usize);
+        assert_indexes(&store, &[]);
     }
 
     /// An append that fails after the block record is written but before its first tx

@@ -1,5 +1,5 @@
 //! From a `blocks/` directory to the chain store: scan headers, pick the most-work chain,
-//! roll back what left it, and append the new blocks (parsing and hashing on a second thread).
+//! roll back what left it, and append the new blocks (parsing and hashing on one thread; the store resolves inputs and appends outputs on two more).
 
 use crate::blkfile::{BlkError, BlkFiles, BlockLoc};
 use crate::hash::{merkle_root, to_hex};

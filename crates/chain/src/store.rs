@@ -1650,7 +1650,10 @@ mod tests {
         for (h, b) in blocks.iter().enumerate() {
             for (value, key) in &b.outputs {
                 assert_eq!(store.values().get(out_num), *value);
-                assert_eq!(store.addr_key(store.out_addr.as_slice()[out_num as usize]), *key);
+                assert_eq!(
+                    store.addr_key(store.out_addr.as_slice()[out_num as usize]),
+                    *key
+                );
                 out_num += 1;
             }
             let txs = store.block_txs(h as u32);
@@ -1668,7 +1671,12 @@ mod tests {
             }
         }
         // Unspent: the last block's coinbase and every block's last tx.
-        let unspent = store.out_spender.as_slice().iter().filter(|&&s| s == NONE).count();
+        let unspent = store
+            .out_spender
+            .as_slice()
+            .iter()
+            .filter(|&&s| s == NONE)
+            .count();
         assert_eq!(unspent, blocks.len() * W as usize);
         assert_indexes(&store, &[]);
     }

@@ -308,6 +308,13 @@ impl std::error::Error for BadInput {}
 
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`chainwatch cluster --export - | head`) instead of panicking on a failed print.
+    #[cfg(unix)]
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let rss = cli.print_peak_rss;
     let result = run(cli);

@@ -253,3 +253,32 @@ fn kill_9_mid_ingest_resumes_to_the_same_store() {
         "store after {kills} kills (committed blocks seen: {committed_progress:?}) differs"
     );
 }
+
+/// A reader that goes away (`chainwatch … | head`) ends the process quietly by SIGPIPE, as
+/// for other Unix tools, not with a panic about a failed print.
+#[cfg(unix)]
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chainwatch"))
+        .arg("--data")
+        .arg(dir.path())
+        .arg("--help")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the child has started to write.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(libc_sigpipe()), "{:?}", out.status);
+}
+
+#[cfg(unix)]
+fn libc_sigpipe() -> i32 {
+    13 // SIGPIPE on Linux and the BSDs
+}

@@ -703,67 +703,6 @@ impl Store {
                 n_tx: block.txs.len() as u32,
             })
             .map_err(io("blocks.col"))?;
-        // The block's index slots are known now: ask for them all before the dependent walk.
-        for (prev, _) in &block.inputs {
-            self.txid_idx.prefetch(txid_hash(prev));
-        }
-        // Tx records, txids and the txid index first; then every input can be resolved
-        // while another thread adds the outputs and their addresses.
-        let mut in_pos = self.in_spent.len() as u32;
-        let mut out_pos = self.out_value.len() as u32;
-        for ptx in &block.txs {
-            let tx_num = self.tx.len() as u32;
-            self.tx_txid.push(ptx.txid).map_err(io("tx_txid.col"))?;
-            {
-                let txids = self.tx_txid.as_slice();
-                self.txid_idx
-                    .insert(
-                        txid_hash(&ptx.txid),
-                        tx_num,
-                        |j| txids[j as usize] == ptx.txid,
-                        |j| txid_hash(&txids[j as usize]),
-                    )
-                    .map_err(io("txid.idx"))?;
-            }
-            let meta = match packed::pack_meta(ptx.version, ptx.lock_time) {
-                Some(w) => w,
-                None => {
-                    let n = self.tx_meta_big.len() as u64;
-                    if n >= packed::MAX_BIG_METAS {
-                        return Err(StoreError::Full("unusual versions/lock times"));
-                    }
-                    self.tx_meta_big
-                        .push(packed::meta_record(ptx.version, ptx.lock_time))
-                        .map_err(io("tx_meta_big.col"))?;
-                    packed::big_meta_word(n as u32)
-                }
-            };
-            if let Err(e) = self.tx.push(TxRec {
-                first_in: in_pos,
-                first_out: out_pos,
-                meta,
-            }) {
-                // Keep the big column's length equal to the words that refer to it.
-                if packed::is_big_meta(meta) {
-                    self.tx_meta_big.truncate(self.tx_meta_big.len() - 1);
-                }
-                return Err(io("tx.col")(e));
-            }
-            in_pos += ptx.n_in;
-            out_pos += ptx.n_out;
-        }
-        // Every output of the block has its spender slot before any input spends one.
-        self.out_spender
-            .push_n(NONE, block.outputs.len())
-            .map_err(io("out_spender.col"))?;
-        let inputs = InputColumns {
-            txids: self.tx_txid.as_slice(),
-            txs: self.tx.as_slice(),
-            txid_idx: &self.txid_idx,
-            spent: &mut self.in_spent,
-            spenders: &mut self.out_spender,
-            out_end: out_pos,
-        };
         let outputs = OutputColumns {
             kinds: &mut self.addr_kind,
             heads: &mut self.addr_hash,
@@ -773,13 +712,23 @@ impl Store {
             big_values: &mut self.out_value_big,
             addrs: &mut self.out_addr,
         };
+        let txs = TxColumns {
+            tx: &mut self.tx,
+            txids: &mut self.tx_txid,
+            txid_idx: &mut self.txid_idx,
+            metas: &mut self.tx_meta_big,
+            spent: &mut self.in_spent,
+            spenders: &mut self.out_spender,
+        };
+        // The outputs (address look-ups, values) need nothing from the txs or inputs: on a
+        // second thread from the start while this one adds the txs and resolves the inputs.
         if block.outputs.len() < PARALLEL_OUTPUTS {
-            inputs.resolve(block, first_tx as u32)?;
+            txs.append(block)?;
             return outputs.append(block);
         }
         let (resolved, appended) = std::thread::scope(|scope| {
             let appending = scope.spawn(move || outputs.append(block));
-            let resolved = inputs.resolve(block, first_tx as u32);
+            let resolved = txs.append(block);
             (resolved, appending.join().expect("output thread panicked"))
         });
         resolved?;
@@ -1151,6 +1100,93 @@ impl Store {
 
 /// Blocks with fewer outputs are appended on one thread (a thread costs more than it saves).
 const PARALLEL_OUTPUTS: usize = 256;
+
+/// The columns that a block's txs and inputs write.
+struct TxColumns<'a> {
+    tx: &'a mut Column<TxRec>,
+    txids: &'a mut Column<Hash32>,
+    txid_idx: &'a mut HashIndex,
+    metas: &'a mut Column<[u32; 2]>,
+    spent: &'a mut Column<u32>,
+    spenders: &'a mut Column<u32>,
+}
+
+impl TxColumns<'_> {
+    /// Appends the tx records, txids and txid index entries of `block`, a spender slot for
+    /// each of its outputs, then resolves its inputs.
+    fn append(self, block: &PreparedBlock) -> Result<(), StoreError> {
+        let io = col_err;
+        let TxColumns {
+            tx,
+            txids,
+            txid_idx,
+            metas,
+            spent,
+            spenders,
+        } = self;
+        // The block's index slots are known now: ask for them all before the dependent walk.
+        for (prev, _) in &block.inputs {
+            txid_idx.prefetch(txid_hash(prev));
+        }
+        let first_tx = tx.len() as u32;
+        let mut in_pos = spent.len() as u32;
+        let mut out_pos = spenders.len() as u32;
+        for ptx in &block.txs {
+            let tx_num = tx.len() as u32;
+            txids.push(ptx.txid).map_err(io("tx_txid.col"))?;
+            {
+                let txids = txids.as_slice();
+                txid_idx
+                    .insert(
+                        txid_hash(&ptx.txid),
+                        tx_num,
+                        |j| txids[j as usize] == ptx.txid,
+                        |j| txid_hash(&txids[j as usize]),
+                    )
+                    .map_err(io("txid.idx"))?;
+            }
+            let meta = match packed::pack_meta(ptx.version, ptx.lock_time) {
+                Some(w) => w,
+                None => {
+                    let n = metas.len() as u64;
+                    if n >= packed::MAX_BIG_METAS {
+                        return Err(StoreError::Full("unusual versions/lock times"));
+                    }
+                    metas
+                        .push(packed::meta_record(ptx.version, ptx.lock_time))
+                        .map_err(io("tx_meta_big.col"))?;
+                    packed::big_meta_word(n as u32)
+                }
+            };
+            if let Err(e) = tx.push(TxRec {
+                first_in: in_pos,
+                first_out: out_pos,
+                meta,
+            }) {
+                // Keep the big column's length equal to the words that refer to it.
+                if packed::is_big_meta(meta) {
+                    metas.truncate(metas.len() - 1);
+                }
+                return Err(io("tx.col")(e));
+            }
+            in_pos += ptx.n_in;
+            out_pos += ptx.n_out;
+        }
+        // Every output of the block has its spender slot before any input spends one.
+        spenders
+            .push_n(NONE, block.outputs.len())
+            .map_err(io("out_spender.col"))?;
+        InputColumns {
+            txids: txids.as_slice(),
+            txs: tx.as_slice(),
+            txid_idx,
+            spent,
+            spenders,
+            out_end: out_pos,
+        }
+        .resolve(block, first_tx)
+    }
+}
 
 /// The columns that resolving a block's inputs reads and writes.
 struct InputColumns<'a> {

@@ -149,7 +149,15 @@ fn bench_chain(txs: u64) -> anyhow::Result<BenchChain> {
         };
         chainwatch_sim::run(&cfg, &dir, &mut |_, _| {})?;
     }
-    if !store_dir(&data, chain).join("COMMIT").exists() {
+    let stored = store_dir(&data, chain);
+    if stored.join("COMMIT").exists() {
+        if let Err(e) = Store::open(&stored, chain) {
+            // Written by another build (an older store format): derive it all again.
+            eprintln!("bench: {e}; ingesting again");
+            std::fs::remove_dir_all(&data)?;
+        }
+    }
+    if !stored.join("COMMIT").exists() {
         eprintln!("bench: ingesting it (once)");
         ingest(
             &IngestOptions::new(&dir.join("blocks"), chain, &store_dir(&data, chain)),

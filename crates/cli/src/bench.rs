@@ -427,16 +427,19 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 let t = Instant::now();
                 // Column scan: every output's value, address and spender; every input's spent output.
                 let mut acc = 0u64;
-                for ((v, a), s) in store
-                    .values()
-                    .iter()
-                    .zip(store.out_addr.as_slice())
-                    .zip(store.out_spender.as_slice())
-                {
-                    acc = acc
-                        .wrapping_add(v ^ (*a as u64))
-                        .wrapping_add((*s != NONE) as u64);
-                }
+                let (addrs, spenders) = (store.out_addr.as_slice(), store.out_spender.as_slice());
+                store.values().for_each_block(|start, values| {
+                    let end = start + values.len();
+                    for ((v, a), s) in values
+                        .iter()
+                        .zip(&addrs[start..end])
+                        .zip(&spenders[start..end])
+                    {
+                        acc = acc
+                            .wrapping_add(v ^ (*a as u64))
+                            .wrapping_add((*s != NONE) as u64);
+                    }
+                });
                 for s in store.in_spent.as_slice() {
                     acc = acc.wrapping_add(*s as u64);
                 }

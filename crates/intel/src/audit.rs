@@ -6,9 +6,9 @@
 //! the sequence) of the next one; deleting rows at the end is caught by the head record
 //! (last `seq` and `hash`) the server keeps, signed, beside the log.
 
-use crate::canonical::to_canonical_bytes;
+use crate::canonical::{write_number, write_string, write_value};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// `prev` of the first entry.
@@ -79,7 +79,8 @@ impl AuditEvent {
     }
 }
 
-/// The hash of an entry's fields.
+/// The hash of an entry's fields: SHA-256 of the canonical JSON (RFC 8785) of
+/// `{seq, time, actor, org, action, target, detail, prev}`.
 #[allow(clippy::too_many_arguments)]
 pub fn entry_hash(
     seq: i64,
@@ -91,11 +92,31 @@ pub fn entry_hash(
     detail: &Value,
     prev_hash: &str,
 ) -> String {
-    let doc = json!({
-        "seq": seq, "time": time, "actor": actor, "org": org, "action": action,
-        "target": target, "detail": detail, "prev": prev_hash,
-    });
-    hex::encode(Sha256::digest(to_canonical_bytes(&doc)))
+    // Written member by member in canonical order (action, actor, detail, org, prev, seq,
+    // target, time) rather than through a cloned document: the detail of a write lists
+    // every id it stored.
+    let mut doc = String::with_capacity(256);
+    doc.push_str("{\"action\":");
+    write_string(&mut doc, action);
+    doc.push_str(",\"actor\":");
+    write_string(&mut doc, actor);
+    doc.push_str(",\"detail\":");
+    write_value(&mut doc, detail);
+    doc.push_str(",\"org\":");
+    match org {
+        Some(o) => write_string(&mut doc, o),
+        None => doc.push_str("null"),
+    }
+    doc.push_str(",\"prev\":");
+    write_string(&mut doc, prev_hash);
+    doc.push_str(",\"seq\":");
+    write_number(&mut doc, &seq.into());
+    doc.push_str(",\"target\":");
+    write_string(&mut doc, target);
+    doc.push_str(",\"time\":");
+    write_string(&mut doc, time);
+    doc.push('}');
+    hex::encode(Sha256::digest(doc.as_bytes()))
 }
 
 /// The last entry as the server records it.
@@ -184,6 +205,7 @@ pub fn verify_chain(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn log(n: i64) -> Vec<AuditEntry> {
         let mut prev = GENESIS.to_string();
@@ -201,6 +223,41 @@ mod tests {
                 e
             })
             .collect()
+    }
+
+    #[test]
+    fn hash_is_sha256_of_the_canonical_document() {
+        for (seq, org, detail) in [
+            (
+                1,
+                Some("Org \"q\"\n"),
+                json!({"count": 2, "ids": ["a--1", "b\u{1}"], "z": 1.5}),
+            ),
+            (9_007_199_254_740_993, None, json!(null)),
+            (
+                -3,
+                Some("é"),
+                json!({"b": [true, {"y": 1, "x": "\\"}], "a": -0.0}),
+            ),
+        ] {
+            let doc = json!({
+                "seq": seq, "time": "2025-01-01T00:00:00.000Z", "actor": "alice\t",
+                "org": org, "action": "taxii.add", "target": "c1", "detail": detail,
+                "prev": GENESIS,
+            });
+            let want = hex::encode(Sha256::digest(crate::canonical::to_canonical_bytes(&doc)));
+            let got = entry_hash(
+                seq,
+                "2025-01-01T00:00:00.000Z",
+                "alice\t",
+                org,
+                "taxii.add",
+                "c1",
+                &detail,
+                GENESIS,
+            );
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

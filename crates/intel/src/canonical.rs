@@ -19,7 +19,8 @@ pub fn to_canonical_bytes(v: &Value) -> Vec<u8> {
     to_canonical_string(v).into_bytes()
 }
 
-fn write_value(out: &mut String, v: &Value) {
+/// Appends the canonical form of `v`.
+pub(crate) fn write_value(out: &mut String, v: &Value) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -52,7 +53,8 @@ fn write_value(out: &mut String, v: &Value) {
     }
 }
 
-fn write_number(out: &mut String, n: &serde_json::Number) {
+/// Appends the canonical form of a number.
+pub(crate) fn write_number(out: &mut String, n: &serde_json::Number) {
     // Integers that a double holds exactly are written as such; everything else goes
     // through the double, as ECMAScript does.
     if let Some(i) = n.as_i64() {
@@ -77,21 +79,29 @@ fn write_number(out: &mut String, n: &serde_json::Number) {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+/// Appends the canonical form of a string.
+pub(crate) fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Runs of characters that need no escape are copied whole.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        start = i + 1;
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            c => out.push_str(&format!("\\u{c:04x}")),
         }
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -136,6 +146,45 @@ mod tests {
             let p = s.find(o).unwrap();
             assert!(p > last, "{o} out of order in {s}");
             last = p;
+        }
+    }
+
+    #[test]
+    fn strings_escape_as_char_by_char() {
+        fn reference(s: &str) -> String {
+            let mut out = String::from('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\u{08}' => out.push_str("\\b"),
+                    '\u{0c}' => out.push_str("\\f"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        let alphabet: Vec<char> = "ab\"\\\u{0}\u{1}\u{8}\u{c}\n\r\t\u{1f}\u{7f} é€😀/"
+            .chars()
+            .collect();
+        let mut seed = 7u64;
+        for _ in 0..5000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 12) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                s.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let mut out = String::new();
+            write_string(&mut out, &s);
+            assert_eq!(out, reference(&s), "{s:?}");
         }
     }
 

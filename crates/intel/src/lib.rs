@@ -19,6 +19,7 @@ pub mod detect;
 mod misp;
 mod ofac;
 pub mod policy;
+pub mod raw;
 pub mod report;
 pub mod signing;
 pub mod stix;

@@ -147,9 +147,74 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
         return None;
     }
+    if let Some(us) = parse_plain_timestamp(b) {
+        return Some(us);
+    }
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc).timestamp_micros())
+}
+
+/// The common shape `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` with years 1000-9999 and no leap
+/// second, read without chrono (the same value as chrono gives); `None` for anything else,
+/// which [`parse_timestamp`] then hands to chrono.
+fn parse_plain_timestamp(b: &[u8]) -> Option<i64> {
+    fn num(b: &[u8]) -> Option<i64> {
+        b.iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    }
+    if b.len() < 20 || b[13] != b':' || b[16] != b':' || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let (h, mi, s) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    let frac = &b[19..b.len() - 1];
+    let micros = match frac {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            let mut us = 0;
+            for i in 0..6 {
+                us = us * 10 + digits.get(i).map_or(Some(0), |&c| num(&[c]))?;
+            }
+            num(digits)?;
+            us
+        }
+        _ => return None,
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1000..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || d < 1
+        || d > month_days[(mo - 1) as usize]
+        || h > 23
+        || mi > 59
+        || s > 59
+    {
+        return None;
+    }
+    // Days from the civil date (H. Hinnant's algorithm, proleptic Gregorian calendar).
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000 + micros)
 }
 
 /// A new random identifier of a type (`incident--<uuid v4>`).
@@ -188,10 +253,17 @@ fn is_valid_type_name(t: &str) -> bool {
 
 /// Whether `id` is `TYPE--UUID` with a valid type and an RFC 4122 UUID.
 pub fn is_valid_id(id: &str) -> bool {
-    match id.split_once("--") {
+    match split_id(id) {
         Some((ty, u)) => is_valid_type_name(ty) && is_uuid(u),
         None => false,
     }
+}
+
+/// `id.split_once("--")`, without building a substring searcher.
+fn split_id(id: &str) -> Option<(&str, &str)> {
+    let b = id.as_bytes();
+    let i = b.windows(2).position(|w| w == b"--")?;
+    Some((&id[..i], &id[i + 2..]))
 }
 
 fn is_uuid(u: &str) -> bool {
@@ -202,18 +274,51 @@ fn is_uuid(u: &str) -> bool {
 
 /// The type part of an identifier.
 pub fn id_type(id: &str) -> Option<&str> {
-    id.split_once("--").map(|(t, _)| t)
+    split_id(id).map(|(t, _)| t)
 }
 
-fn get_str<'a>(o: &'a Map<String, Value>, k: &str, id: &str) -> Result<Option<&'a str>, StixError> {
-    match o.get(k) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(StixError::new(Some(id), format!("'{k}' must be a string"))),
+/// Read access to the top-level properties of a STIX object: a parsed JSON object, or a
+/// [`crate::raw::RawObject`] (an object as posted, each property parsed on first use).
+pub trait Properties {
+    /// The value of a property.
+    fn prop(&self, k: &str) -> Option<&Value>;
+    /// Whether the property is present (whatever its value).
+    fn has(&self, k: &str) -> bool {
+        self.prop(k).is_some()
+    }
+    /// A property as a string: `None` when it is absent, `Some(None)` when it is not a
+    /// string.
+    fn prop_str(&self, k: &str) -> Option<Option<&str>> {
+        self.prop(k).map(Value::as_str)
     }
 }
 
-fn require_str<'a>(o: &'a Map<String, Value>, k: &str, id: &str) -> Result<&'a str, StixError> {
+impl Properties for Map<String, Value> {
+    fn prop(&self, k: &str) -> Option<&Value> {
+        self.get(k)
+    }
+    fn has(&self, k: &str) -> bool {
+        self.contains_key(k)
+    }
+}
+
+fn get_str<'a, P: Properties + ?Sized>(
+    o: &'a P,
+    k: &str,
+    id: &str,
+) -> Result<Option<&'a str>, StixError> {
+    match o.prop_str(k) {
+        None => Ok(None),
+        Some(Some(s)) => Ok(Some(s)),
+        Some(None) => Err(StixError::new(Some(id), format!("'{k}' must be a string"))),
+    }
+}
+
+fn require_str<'a, P: Properties + ?Sized>(
+    o: &'a P,
+    k: &str,
+    id: &str,
+) -> Result<&'a str, StixError> {
     match get_str(o, k, id)? {
         Some(s) if !s.is_empty() => Ok(s),
         Some(_) => Err(StixError::new(Some(id), format!("'{k}' must not be empty"))),
@@ -224,7 +329,11 @@ fn require_str<'a>(o: &'a Map<String, Value>, k: &str, id: &str) -> Result<&'a s
     }
 }
 
-fn check_timestamp(o: &Map<String, Value>, k: &str, id: &str) -> Result<Option<i64>, StixError> {
+fn check_timestamp<P: Properties + ?Sized>(
+    o: &P,
+    k: &str,
+    id: &str,
+) -> Result<Option<i64>, StixError> {
     match get_str(o, k, id)? {
         None => Ok(None),
         Some(s) => parse_timestamp(s).map(Some).ok_or_else(|| {
@@ -236,8 +345,8 @@ fn check_timestamp(o: &Map<String, Value>, k: &str, id: &str) -> Result<Option<i
     }
 }
 
-fn check_ref(
-    o: &Map<String, Value>,
+fn check_ref<P: Properties + ?Sized>(
+    o: &P,
     k: &str,
     id: &str,
     want: Option<&str>,
@@ -261,13 +370,13 @@ fn check_ref(
     Ok(())
 }
 
-fn check_ref_list(
-    o: &Map<String, Value>,
+fn check_ref_list<P: Properties + ?Sized>(
+    o: &P,
     k: &str,
     id: &str,
     want: Option<&str>,
 ) -> Result<(), StixError> {
-    match o.get(k) {
+    match o.prop(k) {
         None => Ok(()),
         Some(Value::Array(items)) => {
             if items.is_empty() {
@@ -300,10 +409,15 @@ pub fn validate_object(v: &Value) -> Result<ObjectInfo, StixError> {
     let Some(o) = v.as_object() else {
         return Err(StixError::new(None, "a STIX object must be a JSON object"));
     };
-    let raw_id = o.get("id").and_then(Value::as_str);
-    let ty = match o.get("type") {
-        Some(Value::String(t)) => t.as_str(),
-        Some(_) => return Err(StixError::new(raw_id, "'type' must be a string")),
+    validate_properties(o)
+}
+
+/// [`validate_object`] on an object's properties (a parsed object or one as posted).
+pub fn validate_properties<P: Properties + ?Sized>(o: &P) -> Result<ObjectInfo, StixError> {
+    let raw_id = o.prop_str("id").flatten();
+    let ty = match o.prop_str("type") {
+        Some(Some(t)) => t,
+        Some(None) => return Err(StixError::new(raw_id, "'type' must be a string")),
         None => {
             return Err(StixError::new(
                 raw_id,
@@ -393,7 +507,7 @@ pub fn validate_object(v: &Value) -> Result<ObjectInfo, StixError> {
     }
     check_ref(o, "created_by_ref", id, Some("identity"))?;
     check_ref_list(o, "object_marking_refs", id, Some("marking-definition"))?;
-    if let Some(g) = o.get("granular_markings") {
+    if let Some(g) = o.prop("granular_markings") {
         let ok = g.as_array().is_some_and(|a| {
             a.iter().all(|m| {
                 m.get("selectors")
@@ -413,7 +527,7 @@ pub fn validate_object(v: &Value) -> Result<ObjectInfo, StixError> {
             ));
         }
     }
-    if let Some(c) = o.get("confidence") {
+    if let Some(c) = o.prop("confidence") {
         if c.as_u64().is_none_or(|c| c > 100) {
             return Err(StixError::new(
                 Some(id),
@@ -421,7 +535,7 @@ pub fn validate_object(v: &Value) -> Result<ObjectInfo, StixError> {
             ));
         }
     }
-    if let Some(l) = o.get("labels") {
+    if let Some(l) = o.prop("labels") {
         if !l.as_array().is_some_and(|a| a.iter().all(Value::is_string)) {
             return Err(StixError::new(
                 Some(id),
@@ -429,7 +543,7 @@ pub fn validate_object(v: &Value) -> Result<ObjectInfo, StixError> {
             ));
         }
     }
-    if let Some(e) = o.get("extensions") {
+    if let Some(e) = o.prop("extensions") {
         if !e.is_object() {
             return Err(StixError::new(
                 Some(id),
@@ -476,7 +590,7 @@ pub fn validate_object(v: &Value) -> Result<ObjectInfo, StixError> {
             require_str(o, "published", id)?;
             check_timestamp(o, "published", id)?;
             check_ref_list(o, "object_refs", id, None)?;
-            if !o.contains_key("object_refs") {
+            if !o.has("object_refs") {
                 return Err(StixError::new(
                     Some(id),
                     "required property 'object_refs' is missing",
@@ -489,14 +603,14 @@ pub fn validate_object(v: &Value) -> Result<ObjectInfo, StixError> {
         }
         "note" | "opinion" => {
             check_ref_list(o, "object_refs", id, None)?;
-            if !o.contains_key("object_refs") {
+            if !o.has("object_refs") {
                 return Err(StixError::new(
                     Some(id),
                     "required property 'object_refs' is missing",
                 ));
             }
         }
-        "malware" if !o.get("is_family").is_some_and(Value::is_boolean) => {
+        "malware" if !o.prop("is_family").is_some_and(Value::is_boolean) => {
             return Err(StixError::new(
                 Some(id),
                 "required property 'is_family' is missing",
@@ -511,7 +625,7 @@ pub fn validate_object(v: &Value) -> Result<ObjectInfo, StixError> {
         | "email-addr" => {
             require_str(o, "value", id)?;
         }
-        "marking-definition" if !(o.contains_key("definition") || o.contains_key("extensions")) => {
+        "marking-definition" if !(o.has("definition") || o.has("extensions")) => {
             return Err(StixError::new(
                 Some(id),
                 "a marking-definition needs 'definition' or 'extensions'",
@@ -521,7 +635,7 @@ pub fn validate_object(v: &Value) -> Result<ObjectInfo, StixError> {
             for k in ["name", "schema", "version", "created_by_ref"] {
                 require_str(o, k, id)?;
             }
-            if !o.get("extension_types").is_some_and(Value::is_array) {
+            if !o.prop("extension_types").is_some_and(Value::is_array) {
                 return Err(StixError::new(
                     Some(id),
                     "required property 'extension_types' is missing",
@@ -689,6 +803,70 @@ mod tests {
         // the same namespace; check a known value computed by the python stix2 library.
         let e = sco_id("ipv4-addr", &json!({"value": "8.8.8.8"}));
         assert_eq!(e, "ipv4-addr--2f689bf9-0ff2-545f-aa61-e495eb8cecc7");
+    }
+
+    #[test]
+    fn plain_timestamps_read_as_chrono_reads_them() {
+        // What parse_timestamp answered before it had a path of its own.
+        let chrono = |s: &str| {
+            let b = s.as_bytes();
+            if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
+                return None;
+            }
+            DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|t| t.with_timezone(&Utc).timestamp_micros())
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let fracs = [
+            "",
+            ".0",
+            ".5",
+            ".123",
+            ".000001",
+            ".1234567",
+            ".999999999",
+            ".1234567890",
+        ];
+        for _ in 0..200_000 {
+            let s = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}Z",
+                [1000, 1600, 1899, 1900, 1969, 1970, 2000, 2024, 2100, 9999][next(10) as usize]
+                    + next(3) as i64
+                    - 1,
+                next(14),
+                next(33),
+                next(25),
+                next(61),
+                next(62),
+                fracs[next(fracs.len() as u64) as usize]
+            );
+            let want = chrono(&s);
+            assert_eq!(parse_timestamp(&s), want, "{s}");
+            if let Some(us) = parse_plain_timestamp(s.as_bytes()) {
+                assert_eq!(Some(us), want, "{s}");
+            }
+        }
+        for s in [
+            "2024-02-29T23:59:59.999999Z",
+            "2023-02-29T00:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2016-12-31T23:59:60Z",
+            "2016-01-01T00:00:00.Z",
+            "2016-01-01T00:00:00,5Z",
+            "2016-01-01 00:00:00Z",
+            "2016-1-01T00:00:00.0Z",
+            "+016-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_timestamp(s), chrono(s), "{s}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! (community only), the conservative reading for an exchange of theft reports:
 //! see [`DEFAULT_UNMARKED`].
 
+use crate::stix::Properties;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -152,15 +153,23 @@ impl std::fmt::Display for Tlp {
 
 /// The TLP levels an object's markings name (object-level and granular), in order.
 pub fn markings_of(object: &Value) -> Vec<Tlp> {
+    match object.as_object() {
+        Some(o) => markings_of_properties(o),
+        None => Vec::new(),
+    }
+}
+
+/// [`markings_of`] on an object's properties (a parsed object or one as posted).
+pub fn markings_of_properties<P: Properties + ?Sized>(object: &P) -> Vec<Tlp> {
     let mut out = Vec::new();
-    if let Some(refs) = object.get("object_marking_refs").and_then(Value::as_array) {
+    if let Some(refs) = object.prop("object_marking_refs").and_then(Value::as_array) {
         out.extend(
             refs.iter()
                 .filter_map(Value::as_str)
                 .filter_map(Tlp::from_marking_id),
         );
     }
-    if let Some(gms) = object.get("granular_markings").and_then(Value::as_array) {
+    if let Some(gms) = object.prop("granular_markings").and_then(Value::as_array) {
         out.extend(
             gms.iter()
                 .filter_map(|g| g.get("marking_ref").and_then(Value::as_str))
@@ -177,11 +186,22 @@ pub fn markings_of(object: &Value) -> Vec<Tlp> {
 /// `extension-definition` objects, which are CLEAR: they define vocabulary that every
 /// reader needs to interpret what it may see.
 pub fn effective_level(object: &Value) -> Tlp {
-    let default = match object.get("type").and_then(Value::as_str) {
+    match object.as_object() {
+        Some(o) => effective_level_of(o),
+        None => DEFAULT_UNMARKED,
+    }
+}
+
+/// [`effective_level`] of an object's properties (a parsed object or one as posted).
+pub fn effective_level_of<P: Properties + ?Sized>(object: &P) -> Tlp {
+    let default = match object.prop_str("type").flatten() {
         Some("marking-definition" | "extension-definition") => Tlp::Clear,
         _ => DEFAULT_UNMARKED,
     };
-    markings_of(object).into_iter().max().unwrap_or(default)
+    markings_of_properties(object)
+        .into_iter()
+        .max()
+        .unwrap_or(default)
 }
 
 #[cfg(test)]

@@ -15,13 +15,43 @@ use chainwatch_intel::stix::{format_timestamp_us, now_timestamp};
 use chainwatch_intel::tlp::Tlp;
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_watch.sql"),
+    include_str!("../migrations/sqlite/0003_object_keys.sql"),
 ];
+
+/// The index on [`id_key`], built by migration 3 once the keys are filled in.
+const OBJECTS_KEY_INDEX: &str = "CREATE INDEX objects_key ON objects(id_key, version_us)";
+
+/// The key objects are looked up by: the first 63 bits of the SHA-256 of the STIX id
+/// (a hash no one can steer many ids into, so a lookup reads one or two rows). Rows
+/// with the same key are told apart by `stix_id` (and `collection_id`) in every query.
+pub fn id_key(stix_id: &str) -> i64 {
+    let h = Sha256::digest(stix_id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    (u64::from_be_bytes(b) >> 1) as i64
+}
+
+/// Fills in `id_key` after migration 3 rebuilt the table, then builds its index.
+fn fill_id_keys(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT seq, stix_id FROM objects")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut up = tx.prepare("UPDATE objects SET id_key = ? WHERE seq = ?")?;
+    for (seq, stix_id) in rows {
+        up.execute(params![id_key(&stix_id), seq])?;
+    }
+    tx.execute_batch(OBJECTS_KEY_INDEX)
+}
 const POOL_MAX: usize = 8;
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -43,6 +73,8 @@ struct Inner {
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
     key: Arc<NodeKey>,
+    /// Wakes the checkpointer after a commit.
+    checkpoint: SyncSender<()>,
 }
 
 /// The SQLite store.
@@ -54,10 +86,51 @@ pub struct SqliteStore {
 fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     let c = Connection::open(path)?;
     c.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The page size only applies to a new database (it is fixed once the first page is
+    // written): 16 KiB pages make a commit write a quarter as many WAL frames.
     c.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON;",
     )?;
     Ok(c)
+}
+
+/// WAL frames after which the writer checkpoints by itself (the checkpointer thread
+/// normally keeps the log far shorter).
+const WRITER_AUTOCHECKPOINT: u32 = 4096;
+/// Size the WAL file is cut back to once it has been checkpointed, bytes.
+const WAL_SIZE_LIMIT: u64 = 64 << 20;
+/// Pause of the checkpointer between two checkpoints, so that a burst of commits is
+/// copied into the database in one go.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Copies committed WAL frames into the database file on its own thread and connection,
+/// so that no request waits for a checkpoint (and its fsync). Commits are durable in the
+/// WAL already; this only keeps the log short. Stops when the store is dropped.
+fn spawn_checkpointer(path: PathBuf) -> SyncSender<()> {
+    let (tx, rx) = sync_channel::<()>(1);
+    let spawned = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            let mut conn = None;
+            while rx.recv().is_ok() {
+                std::thread::sleep(CHECKPOINT_PAUSE);
+                while rx.try_recv().is_ok() {}
+                if conn.is_none() {
+                    conn = open_conn(&path).ok();
+                }
+                if let Some(c) = &conn {
+                    if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        // Without the thread the writer's own auto-checkpoint still bounds the log.
+        tracing::warn!(error = %e, "no checkpointer thread");
+    }
+    tx
 }
 
 impl SqliteStore {
@@ -74,13 +147,31 @@ impl SqliteStore {
                 MIGRATIONS.len()
             )));
         }
+        // Migrations rebuild tables: foreign keys are off meanwhile (a dropped parent
+        // table would otherwise cascade into its children) and checked afterwards.
+        conn.execute_batch("PRAGMA foreign_keys = OFF")
+            .map_err(db)?;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction().map_err(db)?;
             tx.execute_batch(m).map_err(db)?;
+            if i + 1 == 3 {
+                fill_id_keys(&tx).map_err(db)?;
+            }
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if let Some(table) = broken {
+                return Err(StoreError::Db(format!(
+                    "schema migration {} left dangling references in {table}",
+                    i + 1
+                )));
+            }
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
                 .map_err(db)?;
             tx.commit().map_err(db)?;
         }
+        conn.execute_batch("PRAGMA foreign_keys = ON").map_err(db)?;
         let last_added: i64 = conn
             .query_row(
                 "SELECT COALESCE(MAX(date_added), 0) FROM objects",
@@ -88,12 +179,20 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .map_err(db)?;
+        // The writer keeps its working set (the id index above all) in memory: 32 MiB of
+        // page cache, a bound like every other cache here.
+        conn.execute_batch(&format!(
+            "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}; \
+             PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+        ))
+        .map_err(db)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(Writer { conn, last_added }),
                 readers: Mutex::new(Vec::new()),
                 key,
+                checkpoint: spawn_checkpointer(path.to_path_buf()),
             }),
         })
     }
@@ -129,6 +228,29 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<T> + Send + 'static,
     {
+        self.write_or_not(move |tx, last_added, key| f(tx, last_added, key).map(Some))
+            .await
+            .and_then(|v| v.ok_or_else(|| StoreError::Db("write abandoned".into())))
+    }
+
+    /// Runs `f` in a write transaction in the blocking pool, committing when it answers
+    /// `Some` and rolling back when it answers `None` (or fails).
+    async fn write_or_not<T, F>(&self, f: F) -> StoreResult<Option<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<Option<T>> + Send + 'static,
+    {
+        self.start_write(f)
+            .await
+            .map_err(|e| StoreError::Db(format!("task: {e}")))?
+    }
+
+    /// [`SqliteStore::write_or_not`], started at once on the blocking pool.
+    fn start_write<T, F>(&self, f: F) -> tokio::task::JoinHandle<StoreResult<Option<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<Option<T>> + Send + 'static,
+    {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut w = inner
@@ -141,9 +263,14 @@ impl SqliteStore {
                 .map_err(db)?;
             let before = *last_added;
             match f(&tx, last_added, &inner.key) {
-                Ok(v) => {
+                Ok(Some(v)) => {
                     tx.commit().map_err(db)?;
-                    Ok(v)
+                    let _ = inner.checkpoint.try_send(());
+                    Ok(Some(v))
+                }
+                Ok(None) => {
+                    *last_added = before;
+                    Ok(None)
                 }
                 Err(e) => {
                     *last_added = before;
@@ -151,8 +278,6 @@ impl SqliteStore {
                 }
             }
         })
-        .await
-        .map_err(|e| StoreError::Db(format!("task: {e}")))?
     }
 }
 
@@ -234,6 +359,106 @@ fn append_audit(tx: &Transaction<'_>, key: &NodeKey, ev: AuditEvent) -> StoreRes
         .and_then(|mut s| s.execute(params![value]))
         .map_err(db)?;
     Ok(())
+}
+
+/// Inserts objects (skipping those already present: the same collection, id and version,
+/// or for objects without a version the same content) and returns what happened to each.
+fn insert_objects(
+    tx: &Transaction<'_>,
+    last_added: &mut i64,
+    collection: &str,
+    author_org: i64,
+    objects: &[NewObject],
+) -> StoreResult<Vec<AddOutcome>> {
+    let mut out = Vec::with_capacity(objects.len());
+    let mut t = now_us().max(*last_added + 1);
+    let mut ins = tx
+        .prepare_cached(
+            "INSERT INTO objects (collection_id, stix_id, id_key, stix_type, spec_version, version, \
+             version_us, date_added, tlp, author_org, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .map_err(db)?;
+    let mut find_version = tx
+        .prepare_cached(
+            "SELECT seq, version FROM objects WHERE id_key = ? AND version_us = ? \
+             AND collection_id = ? AND stix_id = ?",
+        )
+        .map_err(db)?;
+    let mut find_body = tx
+        .prepare_cached(
+            "SELECT seq, version FROM objects WHERE id_key = ? AND collection_id = ? \
+             AND stix_id = ? AND body = ?",
+        )
+        .map_err(db)?;
+    let mut rec = tx
+        .prepare_cached("INSERT OR IGNORE INTO object_recipients (seq, org_id) VALUES (?, ?)")
+        .map_err(db)?;
+    let mut recipient_org = tx
+        .prepare_cached(
+            "SELECT id FROM orgs WHERE identity_id = ?1 OR name = ?1 ORDER BY id LIMIT 1",
+        )
+        .map_err(db)?;
+    let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
+    for o in objects {
+        let date_added = t;
+        let key = id_key(&o.info.id);
+        let (version, version_us) = match (&o.info.version, o.info.version_us) {
+            (Some(v), Some(us)) => {
+                let dup = find_version
+                    .query_row(params![key, us, collection, o.info.id], row)
+                    .optional()
+                    .map_err(db)?;
+                if let Some((seq, version)) = dup {
+                    out.push(AddOutcome::Duplicate { seq, version });
+                    continue;
+                }
+                (v.clone(), us)
+            }
+            _ => {
+                // Objects without a version: identical content is the same object.
+                let dup = find_body
+                    .query_row(params![key, collection, o.info.id, o.body], row)
+                    .optional()
+                    .map_err(db)?;
+                if let Some((seq, version)) = dup {
+                    out.push(AddOutcome::Duplicate { seq, version });
+                    continue;
+                }
+                (format_timestamp_us(date_added), date_added)
+            }
+        };
+        ins.execute(params![
+            collection,
+            o.info.id,
+            key,
+            o.info.ty,
+            o.info.spec_version,
+            version,
+            version_us,
+            date_added,
+            o.tlp.code(),
+            author_org,
+            o.body
+        ])
+        .map_err(db)?;
+        let seq = tx.last_insert_rowid();
+        for r in &o.recipients {
+            rec.execute(params![seq, r]).map_err(db)?;
+        }
+        for r in &o.recipient_refs {
+            let org: Option<i64> = recipient_org
+                .query_row([r], |row| row.get(0))
+                .optional()
+                .map_err(db)?;
+            if let Some(org) = org {
+                rec.execute(params![seq, org]).map_err(db)?;
+            }
+        }
+        t += 1;
+        out.push(AddOutcome::Added { seq, version });
+    }
+    *last_added = t - 1;
+    Ok(out)
 }
 
 fn load_org(c: &Connection, where_: &str, arg: Sql) -> StoreResult<Option<Org>> {
@@ -348,6 +573,88 @@ fn load_collections(c: &Connection, id: Option<&str>) -> StoreResult<Vec<Collect
             .map_err(db)?;
     }
     Ok(cols)
+}
+
+/// The SQL (and its arguments) of [`IntelStore::query_objects`].
+fn object_query_sql(q: &ObjectQuery) -> (String, Vec<Sql>) {
+    let f = &q.filter;
+    let mut args: Vec<Sql> = vec![Sql::Text(q.collection.clone())];
+    // With ids, the rows are found through `objects_key`: the unary `+` keeps the
+    // planner from walking the whole collection in `objects_added` instead.
+    let mut sql = format!(
+        "SELECT {OBJECT_COLUMNS}{} FROM objects o WHERE {}o.collection_id = ?",
+        if q.without_body { "" } else { ", o.body" },
+        if f.ids.is_empty() { "" } else { "+" }
+    );
+    if let Some(a) = q.after {
+        sql.push_str(" AND (o.date_added > ? OR (o.date_added = ? AND o.seq > ?))");
+        args.extend([
+            Sql::Integer(a.date_added),
+            Sql::Integer(a.date_added),
+            Sql::Integer(a.seq),
+        ]);
+    }
+    if let Some(t) = f.added_after {
+        sql.push_str(" AND o.date_added > ?");
+        args.push(Sql::Integer(t));
+    }
+    if !f.ids.is_empty() {
+        sql.push_str(&format!(
+            " AND o.id_key IN ({}) AND o.stix_id IN ({})",
+            placeholders(f.ids.len()),
+            placeholders(f.ids.len())
+        ));
+        args.extend(f.ids.iter().map(|i| Sql::Integer(id_key(i))));
+        args.extend(f.ids.iter().map(|i| Sql::Text(i.clone())));
+    }
+    if !f.types.is_empty() {
+        sql.push_str(&format!(
+            " AND o.stix_type IN ({})",
+            placeholders(f.types.len())
+        ));
+        args.extend(f.types.iter().map(|i| Sql::Text(i.clone())));
+    }
+    let reader = q.reader.as_ref();
+    sql.push_str(" AND ");
+    sql.push_str(&visible(
+        "o",
+        "seq",
+        "object_recipients",
+        "seq",
+        reader,
+        &mut args,
+    ));
+    let v = &f.versions;
+    if !q.all_versions && !v.all {
+        let mut parts = Vec::new();
+        for (want, op) in [(v.last, ">"), (v.first, "<")] {
+            if want {
+                let mut p = format!(
+                    "NOT EXISTS (SELECT 1 FROM objects o2 WHERE o2.id_key = o.id_key \
+                     AND o2.version_us {op} o.version_us AND o2.collection_id = o.collection_id \
+                     AND o2.stix_id = o.stix_id AND "
+                );
+                p.push_str(&visible(
+                    "o2",
+                    "seq",
+                    "object_recipients",
+                    "seq",
+                    reader,
+                    &mut args,
+                ));
+                p.push(')');
+                parts.push(p);
+            }
+        }
+        if !v.at.is_empty() {
+            parts.push(format!("o.version_us IN ({})", placeholders(v.at.len())));
+            args.extend(v.at.iter().map(|t| Sql::Integer(*t)));
+        }
+        sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
+    }
+    sql.push_str(" ORDER BY o.date_added, o.seq LIMIT ?");
+    args.push(Sql::Integer(f.limit as i64 + 1));
+    (sql, args)
 }
 
 const OBJECT_COLUMNS: &str = "o.seq, o.date_added, o.stix_id, o.stix_type, o.version, o.version_us, o.spec_version, o.tlp, o.author_org";
@@ -675,77 +982,7 @@ impl IntelStore for SqliteStore {
     ) -> StoreResult<Vec<AddOutcome>> {
         let collection = collection.to_string();
         self.write(move |tx, last_added, key| {
-            let mut out = Vec::with_capacity(objects.len());
-            let mut t = now_us().max(*last_added + 1);
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO objects (collection_id, stix_id, stix_type, spec_version, version, \
-                     version_us, date_added, tlp, author_org, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .map_err(db)?;
-            let mut find_version = tx
-                .prepare_cached(
-                    "SELECT seq, version FROM objects WHERE collection_id = ? AND stix_id = ? AND version_us = ?",
-                )
-                .map_err(db)?;
-            let mut find_body = tx
-                .prepare_cached(
-                    "SELECT seq, version FROM objects WHERE collection_id = ? AND stix_id = ? AND body = ?",
-                )
-                .map_err(db)?;
-            let mut rec = tx
-                .prepare_cached("INSERT OR IGNORE INTO object_recipients (seq, org_id) VALUES (?, ?)")
-                .map_err(db)?;
-            for o in objects {
-                let date_added = t;
-                let (version, version_us) = match (&o.info.version, o.info.version_us) {
-                    (Some(v), Some(us)) => (v.clone(), us),
-                    _ => {
-                        // Objects without a version: identical content is the same object.
-                        let dup = find_body
-                            .query_row(params![collection, o.info.id, o.body], |r| {
-                                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                            })
-                            .optional()
-                            .map_err(db)?;
-                        if let Some((seq, version)) = dup {
-                            out.push(AddOutcome::Duplicate { seq, version });
-                            continue;
-                        }
-                        (format_timestamp_us(date_added), date_added)
-                    }
-                };
-                let n = ins
-                    .execute(params![
-                        collection,
-                        o.info.id,
-                        o.info.ty,
-                        o.info.spec_version,
-                        version,
-                        version_us,
-                        date_added,
-                        o.tlp.code(),
-                        author_org,
-                        o.body
-                    ])
-                    .map_err(db)?;
-                if n == 0 {
-                    let (seq, version) = find_version
-                        .query_row(params![collection, o.info.id, version_us], |r| {
-                            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                        })
-                        .map_err(db)?;
-                    out.push(AddOutcome::Duplicate { seq, version });
-                    continue;
-                }
-                let seq = tx.last_insert_rowid();
-                for r in &o.recipients {
-                    rec.execute(params![seq, r]).map_err(db)?;
-                }
-                t += 1;
-                out.push(AddOutcome::Added { seq, version });
-            }
-            *last_added = t - 1;
+            let out = insert_objects(tx, last_added, &collection, author_org, &objects)?;
             if let Some(rep) = report {
                 tx.execute(
                     "INSERT INTO reports (id, collection_id, title, tlp, author_org, actor, created, summary) \
@@ -785,72 +1022,57 @@ impl IntelStore for SqliteStore {
         .await
     }
 
+    fn add_objects_fed(
+        self: Arc<Self>,
+        collection: String,
+        author_org: i64,
+        feed: Receiver<Feed>,
+        status: NewStatus,
+    ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
+        let writing = self.start_write(move |tx, last_added, key| {
+            let mut ids: Vec<String> = Vec::new();
+            let mut outcomes = Vec::new();
+            for item in feed {
+                match item {
+                    Feed::Objects(objects) => {
+                        outcomes.extend(insert_objects(
+                            tx,
+                            last_added,
+                            &collection,
+                            author_org,
+                            &objects,
+                        )?);
+                        ids.extend(objects.into_iter().map(|o| o.info.id));
+                    }
+                    Feed::End(audit) => {
+                        let body = status.render(ids.iter().map(String::as_str), &outcomes);
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO statuses (id, org_id, body) VALUES (?, ?, ?)",
+                        )
+                        .and_then(|mut s| s.execute(params![status.id, status.org_id, body]))
+                        .map_err(db)?;
+                        append_audit(tx, key, audit)?;
+                        return Ok(Some((outcomes, body)));
+                    }
+                }
+            }
+            // The sender went away without `End`: roll back.
+            Ok(None)
+        });
+        Box::pin(async move {
+            writing
+                .await
+                .map_err(|e| StoreError::Db(format!("task: {e}")))?
+        })
+    }
+
     async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>> {
         self.read(move |c| {
             let f = &q.filter;
             if !f.spec_version_matches() {
                 return Ok(Vec::new());
             }
-            let mut args: Vec<Sql> = vec![Sql::Text(q.collection.clone())];
-            let mut sql = format!(
-                "SELECT {OBJECT_COLUMNS}{} FROM objects o WHERE o.collection_id = ?",
-                if q.without_body { "" } else { ", o.body" }
-            );
-            if let Some(a) = q.after {
-                sql.push_str(" AND (o.date_added > ? OR (o.date_added = ? AND o.seq > ?))");
-                args.extend([
-                    Sql::Integer(a.date_added),
-                    Sql::Integer(a.date_added),
-                    Sql::Integer(a.seq),
-                ]);
-            }
-            if let Some(t) = f.added_after {
-                sql.push_str(" AND o.date_added > ?");
-                args.push(Sql::Integer(t));
-            }
-            if !f.ids.is_empty() {
-                sql.push_str(&format!(" AND o.stix_id IN ({})", placeholders(f.ids.len())));
-                args.extend(f.ids.iter().map(|i| Sql::Text(i.clone())));
-            }
-            if !f.types.is_empty() {
-                sql.push_str(&format!(
-                    " AND o.stix_type IN ({})",
-                    placeholders(f.types.len())
-                ));
-                args.extend(f.types.iter().map(|i| Sql::Text(i.clone())));
-            }
-            let reader = q.reader.as_ref();
-            sql.push_str(" AND ");
-            sql.push_str(&visible("o", "seq", "object_recipients", "seq", reader, &mut args));
-            let v = &f.versions;
-            if !q.all_versions && !v.all {
-                let mut parts = Vec::new();
-                for (want, op) in [(v.last, ">"), (v.first, "<")] {
-                    if want {
-                        let mut p = format!(
-                            "NOT EXISTS (SELECT 1 FROM objects o2 WHERE o2.collection_id = o.collection_id \
-                             AND o2.stix_id = o.stix_id AND o2.version_us {op} o.version_us AND "
-                        );
-                        p.push_str(&visible(
-                            "o2",
-                            "seq",
-                            "object_recipients",
-                            "seq",
-                            reader,
-                            &mut args,
-                        ));
-                        p.push(')');
-                        parts.push(p);
-                    }
-                }
-                if !v.at.is_empty() {
-                    parts.push(format!("o.version_us IN ({})", placeholders(v.at.len())));
-                    args.extend(v.at.iter().map(|t| Sql::Integer(*t)));
-                }
-                sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
-            }
-            sql.push_str(" ORDER BY o.date_added, o.seq LIMIT ?");
-            args.push(Sql::Integer(f.limit as i64 + 1));
+            let (sql, args) = object_query_sql(&q);
             let mut st = c.prepare_cached(&sql).map_err(db)?;
             let with_body = !q.without_body;
             let rows = st
@@ -1323,4 +1545,235 @@ fn row_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
         updated: format_timestamp_us(r.get(4)?),
         alert: serde_json::from_str(&body).unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainwatch_intel::taxii::{Filter, VersionMatch};
+
+    fn key() -> Arc<NodeKey> {
+        Arc::new(NodeKey::from_seed(&[7; 32]))
+    }
+
+    fn plan(c: &Connection, q: &ObjectQuery) -> String {
+        let (sql, args) = object_query_sql(q);
+        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows: Vec<String> = st
+            .query_map(params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.join("\n")
+    }
+
+    #[test]
+    fn object_queries_use_the_right_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("intel.sqlite");
+        drop(SqliteStore::open(&path, key()).unwrap());
+        let c = open_conn(&path).unwrap();
+        let reader = Some(Reader {
+            org: 1,
+            client_of: None,
+            communities: vec![1],
+        });
+        let mut q = ObjectQuery {
+            collection: "c".into(),
+            reader,
+            filter: Filter {
+                limit: 100,
+                versions: VersionMatch {
+                    last: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            after: None,
+            all_versions: false,
+            without_body: false,
+        };
+        // Paging a collection walks `objects_added` in order; the latest-version check
+        // looks each id up by key.
+        let p = plan(&c, &q);
+        assert!(p.contains("objects_added"), "{p}");
+        assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
+        assert!(p.contains("objects_key (id_key=? AND version_us>?)"), "{p}");
+        // With ids, the rows are found by key, not by walking the collection.
+        q.filter.ids = vec!["indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f".into()];
+        let p = plan(&c, &q);
+        assert!(p.contains("SEARCH o USING INDEX objects_key"), "{p}");
+        assert!(!p.contains("objects_added"), "{p}");
+        // The insert's look-ups.
+        for sql in [
+            "SELECT seq, version FROM objects WHERE id_key = 1 AND version_us = 2 \
+             AND collection_id = 'c' AND stix_id = 's'",
+            "SELECT seq, version FROM objects WHERE id_key = 1 AND collection_id = 'c' \
+             AND stix_id = 's' AND body = 'b'",
+        ] {
+            let p: String = c
+                .query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [], |r| r.get(3))
+                .unwrap();
+            assert!(p.contains("objects_key"), "{p}");
+        }
+    }
+
+    #[test]
+    fn schema_2_databases_migrate_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("intel.sqlite");
+        let ids = [
+            "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+            "identity--1c2f3a42-3a5e-4c4e-9d89-0a0b3c4d5e6f",
+        ];
+        {
+            // A database as the previous release left it, with 4 KiB pages.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+                .unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch(MIGRATIONS[1]).unwrap();
+            c.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO orgs (id, name, kind, identity_id, created) VALUES (1, 'a', 'fiu', 'identity--a', 't');
+                 INSERT INTO orgs (id, name, kind, identity_id, created) VALUES (2, 'b', 'fiu', 'identity--b', 't');
+                 INSERT INTO collections (id, title, created) VALUES ('c', 'C', 't');
+                 INSERT INTO reports (id, collection_id, title, tlp, author_org, created, summary)
+                     VALUES ('r', 'c', 'R', 4, 1, 't', '{}');",
+            )
+            .unwrap();
+            let mut ins = c
+                .prepare(
+                    "INSERT INTO objects (seq, collection_id, stix_id, stix_type, spec_version, version, \
+                     version_us, date_added, tlp, author_org, body) VALUES (?, 'c', ?, 't', '2.1', ?, ?, ?, 4, 1, ?)",
+                )
+                .unwrap();
+            for (seq, id, us) in [(1, ids[0], 10), (2, ids[0], 20), (3, ids[1], 10)] {
+                ins.execute(params![
+                    seq,
+                    id,
+                    format!("v{us}"),
+                    us,
+                    seq * 100,
+                    format!("{{\"n\":{seq}}}")
+                ])
+                .unwrap();
+            }
+            c.execute_batch(
+                "INSERT INTO object_recipients (seq, org_id) VALUES (2, 2);
+                 INSERT INTO report_objects (report_id, seq) VALUES ('r', 1), ('r', 2), ('r', 3);",
+            )
+            .unwrap();
+            assert_eq!(
+                c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+                    .unwrap(),
+                4096
+            );
+        }
+        let store = SqliteStore::open(&path, key()).unwrap();
+        drop(store);
+        let c = open_conn(&path).unwrap();
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+        let rows: Vec<(i64, String, i64, String)> = c
+            .prepare("SELECT seq, stix_id, id_key, body FROM objects ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), 3);
+        for (seq, id, key, body) in &rows {
+            assert_eq!(*key, id_key(id));
+            assert_eq!(body, &format!("{{\"n\":{seq}}}"));
+        }
+        let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM object_recipients"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM report_objects"), 3);
+        assert!(c
+            .prepare("PRAGMA foreign_key_check")
+            .unwrap()
+            .query([])
+            .unwrap()
+            .next()
+            .unwrap()
+            .is_none());
+        let indexes: String = c
+            .query_row(
+                "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            indexes.contains("objects_key") && indexes.contains("objects_added"),
+            "{indexes}"
+        );
+        assert!(
+            !indexes.contains("autoindex"),
+            "the text unique index is gone: {indexes}"
+        );
+        // The cascade still holds after the rebuild.
+        c.execute("DELETE FROM objects WHERE seq = 2", []).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM object_recipients"), 0);
+        assert_eq!(count("SELECT COUNT(*) FROM report_objects"), 2);
+    }
+
+    #[tokio::test]
+    async fn migrated_rows_are_found_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("intel.sqlite");
+        let id = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch(MIGRATIONS[1]).unwrap();
+            c.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO orgs (id, name, kind, identity_id, created) VALUES (1, 'a', 'fiu', 'identity--a', 't');
+                 INSERT INTO collections (id, title, created) VALUES ('c', 'C', 't');",
+            )
+            .unwrap();
+            for (seq, us) in [(1, 10), (2, 20)] {
+                c.execute(
+                    "INSERT INTO objects (seq, collection_id, stix_id, stix_type, spec_version, version, \
+                     version_us, date_added, tlp, author_org, body) VALUES (?, 'c', ?, 'indicator', '2.1', ?, ?, ?, 0, 1, '{}')",
+                    params![seq, id, format!("v{us}"), us, seq],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path, key()).unwrap();
+        let q = |versions: VersionMatch| ObjectQuery {
+            collection: "c".into(),
+            reader: None,
+            filter: Filter {
+                ids: vec![id.into()],
+                limit: 10,
+                versions,
+                ..Default::default()
+            },
+            after: None,
+            all_versions: false,
+            without_body: true,
+        };
+        let latest = store
+            .query_objects(q(VersionMatch {
+                last: true,
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        assert_eq!(latest.iter().map(|o| o.seq).collect::<Vec<_>>(), [2]);
+        let all = store
+            .query_objects(q(VersionMatch {
+                all: true,
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+    }
 }

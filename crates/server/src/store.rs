@@ -11,6 +11,7 @@ use chainwatch_intel::stix::ObjectInfo;
 use chainwatch_intel::taxii::{Cursor, Filter};
 use chainwatch_intel::tlp::Tlp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Errors of a store.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,10 @@ pub enum StoreError {
 
 /// Result of store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A store call already under way (see [`IntelStore::add_objects_fed`]).
+pub type StoreFuture<T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 'static>>;
 
 /// A user's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -253,8 +258,21 @@ pub struct NewObject {
     pub tlp: Tlp,
     /// Recipient organisations.
     pub recipients: Vec<i64>,
+    /// Recipients still to resolve, as `x_chainwatch_recipients` names them (identity ids
+    /// or organisation names): the store adds the organisations they name; names this
+    /// node does not know are ignored (they may be another node's members).
+    pub recipient_refs: Vec<String>,
     /// The object's JSON text.
     pub body: String,
+}
+
+/// One message to [`IntelStore::add_objects_fed`].
+#[derive(Debug)]
+pub enum Feed {
+    /// More objects, in order.
+    Objects(Vec<NewObject>),
+    /// Every object was sent: commit, with this audit entry.
+    End(AuditEvent),
 }
 
 /// An object as stored.
@@ -382,6 +400,60 @@ pub struct StatusRecord {
     pub body: serde_json::Value,
 }
 
+/// The TAXII status resource of one add request, to be written with its objects.
+#[derive(Clone, Debug)]
+pub struct NewStatus {
+    /// Status id.
+    pub id: String,
+    /// Organisation that may read it.
+    pub org_id: i64,
+    /// When the request came (STIX timestamp).
+    pub request_timestamp: String,
+}
+
+impl NewStatus {
+    /// The status resource JSON once the objects `ids` were stored with `outcomes` (in the
+    /// same order): every object a success, `already present` for duplicates.
+    pub fn render<'a>(
+        &self,
+        ids: impl ExactSizeIterator<Item = &'a str>,
+        outcomes: &[AddOutcome],
+    ) -> String {
+        fn push_str(out: &mut Vec<u8>, s: &str) {
+            // Writing a str to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        let n = ids.len();
+        let mut out = Vec::with_capacity(160 + n * 96);
+        out.extend_from_slice(b"{\"id\":");
+        push_str(&mut out, &self.id);
+        out.extend_from_slice(b",\"status\":\"complete\",\"request_timestamp\":");
+        push_str(&mut out, &self.request_timestamp);
+        out.extend_from_slice(
+            format!(",\"total_count\":{n},\"success_count\":{n},\"successes\":[").as_bytes(),
+        );
+        for (i, (id, o)) in ids.zip(outcomes).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"id\":");
+            push_str(&mut out, id);
+            out.extend_from_slice(b",\"version\":");
+            match o {
+                AddOutcome::Added { version, .. } => push_str(&mut out, version),
+                AddOutcome::Duplicate { version, .. } => {
+                    push_str(&mut out, version);
+                    out.extend_from_slice(b",\"message\":\"already present\"");
+                }
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"failure_count\":0,\"pending_count\":0}");
+        // Only str pieces went in.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
 /// An alert to one organisation about one report (one row per organisation and report;
 /// a re-trace updates it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -491,6 +563,67 @@ pub trait IntelStore: Send + Sync + 'static {
     async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>>;
     /// Deletes rows, with an audit entry.
     async fn delete_objects(&self, seqs: Vec<i64>, audit: AuditEvent) -> StoreResult<usize>;
+    /// Stores objects while the caller is still validating them: they arrive on `feed` in
+    /// chunks and are inserted as they come, but committed — atomically with the TAXII
+    /// status resource of the request and the audit entry that [`Feed::End`] carries —
+    /// only when `End` arrives. If the sender goes away before (an object was refused),
+    /// nothing is stored and the answer is `Ok(None)`; otherwise the outcomes and the
+    /// status JSON.
+    ///
+    /// Not an `async fn`: the work starts at once, before the caller begins feeding, and
+    /// the returned future only waits for it.
+    ///
+    /// The default collects the whole feed, then runs [`IntelStore::add_objects`] and
+    /// [`IntelStore::put_status`].
+    fn add_objects_fed(
+        self: Arc<Self>,
+        collection: String,
+        author_org: i64,
+        feed: std::sync::mpsc::Receiver<Feed>,
+        status: NewStatus,
+    ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
+        let received = tokio::task::spawn_blocking(move || {
+            let mut objects = Vec::new();
+            for item in feed {
+                match item {
+                    Feed::Objects(o) => objects.extend(o),
+                    Feed::End(audit) => return Some((objects, audit)),
+                }
+            }
+            None
+        });
+        Box::pin(async move {
+            let received = received
+                .await
+                .map_err(|e| StoreError::Db(format!("task: {e}")))?;
+            let Some((mut objects, audit)) = received else {
+                return Ok(None);
+            };
+            if objects.iter().any(|o| !o.recipient_refs.is_empty()) {
+                let orgs = self.orgs().await?;
+                for o in &mut objects {
+                    for r in std::mem::take(&mut o.recipient_refs) {
+                        if let Some(g) = orgs.iter().find(|g| g.identity_id == r || g.name == r) {
+                            o.recipients.push(g.id);
+                        }
+                    }
+                }
+            }
+            let ids: Vec<String> = objects.iter().map(|o| o.info.id.clone()).collect();
+            let outcomes = self
+                .add_objects(&collection, author_org, objects, None, audit)
+                .await?;
+            let body = status.render(ids.iter().map(String::as_str), &outcomes);
+            let value = serde_json::from_str(&body).map_err(|e| StoreError::Db(e.to_string()))?;
+            self.put_status(StatusRecord {
+                id: status.id,
+                org_id: status.org_id,
+                body: value,
+            })
+            .await?;
+            Ok(Some((outcomes, body)))
+        })
+    }
     /// Saves a status resource.
     async fn put_status(&self, status: StatusRecord) -> StoreResult<()>;
     /// A status resource.

@@ -8,7 +8,7 @@
 
 use crate::api::{caller, event, ApiError, Shared};
 use crate::store::{
-    AddOutcome, Collection, NewObject, ObjectQuery, Principal, Role, StatusRecord, StoredObject,
+    Collection, Feed, NewObject, NewStatus, ObjectQuery, Principal, Role, StoreError, StoredObject,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -17,16 +17,19 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use chainwatch_intel::audit::AuditEvent;
 use chainwatch_intel::policy::read_is_audited;
+use chainwatch_intel::raw::{envelope_objects, EnvelopeError, NotAnObject, Posted};
 use chainwatch_intel::report::RECIPIENTS_PROPERTY;
 use chainwatch_intel::stix::{self, format_timestamp_us};
 use chainwatch_intel::taxii::{
     accepts_taxii, envelope_json, is_taxii_content_type, parse_filter, Filter, NextToken,
     MEDIA_TYPE_STIX, MEDIA_TYPE_TAXII, NEXT_TTL_SECS,
 };
-use chainwatch_intel::tlp::effective_level;
+use chainwatch_intel::tlp::{effective_level, effective_level_of};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::sync::mpsc::Sender;
 
 type Q = Query<Vec<(String, String)>>;
 
@@ -583,9 +586,155 @@ pub async fn prepare_objects(st: &Shared, objects: &[Value]) -> Result<Vec<NewOb
             info,
             tlp: effective_level(o),
             recipients,
+            recipient_refs: Vec::new(),
             body: o.to_string(),
         })
         .collect())
+}
+
+/// Why a posted object is refused: its validation error, and the complaint about its
+/// recipients (reported once per request, as before).
+struct Refusal {
+    error: Option<stix::StixError>,
+    recipients: Option<String>,
+}
+
+/// Checks one posted object for storage without building a `Value` tree: its properties
+/// are read from the posted text ([`chainwatch_intel::raw::RawObject`]) and the stored
+/// text is the posted text made compact. Objects that cannot be read that way exactly (see
+/// [`chainwatch_intel::raw`]) and objects without a version (stored once per content,
+/// which needs one normal form of the text) are parsed as a `Value`, as before.
+/// `Err`: the object's text is not JSON a `Value` accepts (400).
+fn check_posted(posted: &Posted<'_>) -> Result<Result<NewObject, Refusal>, ApiError> {
+    let o = match posted {
+        Ok(o) if !o.needs_value() => return Ok(check_properties(o, || o.compact())),
+        Ok(o) => o,
+        Err(NotAnObject) => {
+            return Ok(Err(Refusal {
+                error: Some(stix::StixError {
+                    id: None,
+                    reason: "a STIX object must be a JSON object".into(),
+                }),
+                recipients: None,
+            }))
+        }
+    };
+    let v: Value =
+        serde_json::from_str(&o.compact()).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let Some(m) = v.as_object() else {
+        return Err(bad("malformed JSON: not an object"));
+    };
+    Ok(check_properties(m, || v.to_string()))
+}
+
+fn check_properties<P: stix::Properties>(
+    o: &P,
+    text: impl FnOnce() -> String,
+) -> Result<NewObject, Refusal> {
+    let valid = stix::validate_properties(o);
+    let recipients = match o.prop(RECIPIENTS_PROPERTY) {
+        None => Ok(Vec::new()),
+        Some(r) => match r.as_array() {
+            Some(a) if a.iter().all(Value::is_string) => Ok(a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()),
+            _ => Err(format!(
+                "{}: {RECIPIENTS_PROPERTY} must be a list of identity ids or organisation names",
+                o.prop_str("id").flatten().unwrap_or("(object without id)")
+            )),
+        },
+    };
+    match (valid, recipients) {
+        (Ok(info), Ok(recipient_refs)) => {
+            let text = text();
+            let body = if info.version.is_some() {
+                text
+            } else {
+                // Stored once per content: one normal form of the text.
+                serde_json::from_str::<Value>(&text).map_or(text, |v| v.to_string())
+            };
+            Ok(NewObject {
+                tlp: effective_level_of(o),
+                info,
+                recipients: Vec::new(),
+                recipient_refs,
+                body,
+            })
+        }
+        (valid, recipients) => Err(Refusal {
+            error: valid.err(),
+            recipients: recipients.err(),
+        }),
+    }
+}
+
+/// Reads a posted envelope and checks its objects, sending the valid ones to `feed` in
+/// chunks while it goes on; when every object passed it sends [`Feed::End`] with `audit`
+/// (its detail: every id written, in order — the audit entry is the record of the write)
+/// and answers how many there were. On any error it stops feeding (so the store keeps
+/// nothing) and answers the error: 400 for a body that is not an envelope, 422 with the
+/// reasons (at most 20) for refused objects.
+fn feed_objects(
+    body: &[u8],
+    feed: &Sender<Feed>,
+    mut audit: AuditEvent,
+) -> Result<usize, ApiError> {
+    let objects = match envelope_objects(body) {
+        Ok(o) => o,
+        Err(EnvelopeError::Malformed(e)) => return Err(bad(format!("malformed JSON: {e}"))),
+        Err(EnvelopeError::NotEnvelope) => {
+            return Err(bad("the body must be an envelope with an 'objects' list"))
+        }
+    };
+    if objects.is_empty() {
+        return Err(bad("the envelope has no objects"));
+    }
+    let n = objects.len();
+    let mut feeding = true;
+    let mut errors = Vec::new();
+    let mut bad_recipients: Option<String> = None;
+    let mut ids = Vec::with_capacity(n);
+    let mut chunk = Vec::with_capacity(16);
+    for (i, posted) in objects.iter().enumerate() {
+        match check_posted(posted)? {
+            Ok(o) if feeding => {
+                ids.push(Value::String(o.info.id.clone()));
+                chunk.push(o);
+                // A small first chunk gets the store going early.
+                if chunk.len() >= if ids.len() <= 16 { 16 } else { 128 } {
+                    let _ = feed.send(Feed::Objects(std::mem::take(&mut chunk)));
+                }
+            }
+            Ok(_) => {}
+            Err(refusal) => {
+                feeding = false;
+                chunk.clear();
+                if let Some(r) = refusal.recipients {
+                    bad_recipients.get_or_insert(r);
+                }
+                if let Some(e) = refusal.error.filter(|_| errors.len() < 20) {
+                    errors.push(format!("object {i}: {e}"));
+                }
+            }
+        }
+    }
+    if !feeding {
+        errors.extend(bad_recipients);
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid STIX",
+            format!("nothing was stored: {}", errors.join("; ")),
+        )
+        .taxii());
+    }
+    if !chunk.is_empty() {
+        let _ = feed.send(Feed::Objects(chunk));
+    }
+    audit.detail = json!({"count": n, "ids": Value::Array(ids)});
+    let _ = feed.send(Feed::End(audit));
+    Ok(n)
 }
 
 /// Adds objects (an envelope, or a bundle) to a collection.
@@ -600,7 +749,11 @@ pub async fn add_objects(
     Path(cid): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let p = begin(&st, &headers).await?;
+    check_accept(&headers)?;
+    // The caller and the collection are looked up at once; the answers are checked in the
+    // usual order (credentials, media type, body, collection, rights).
+    let (p, col) = tokio::join!(caller(&st, &headers), st.node.store.collection(&cid));
+    let p = p.map_err(ApiError::taxii)?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -613,7 +766,10 @@ pub async fn add_objects(
         .taxii());
     }
     let body = body.map_err(|r| ApiError::new(r.status(), "Bad Body", r.body_text()).taxii())?;
-    let c = readable(&st, &cid, p.as_ref()).await?;
+    let c = match col.map_err(|e| ApiError::from(e).taxii())? {
+        Some(c) if c.can_read(p.as_ref()) => c,
+        _ => return Err(ApiError::not_found("collection").taxii()),
+    };
     let Some(pr) = p.as_ref().filter(|_| c.can_write(p.as_ref())) else {
         return Err(if p.is_none() {
             ApiError::new(
@@ -631,61 +787,30 @@ pub async fn add_objects(
             .taxii()
         });
     };
-    let doc: Value =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
-    let objects = match doc.get("objects") {
-        Some(Value::Array(a)) => a,
-        _ => return Err(bad("the body must be an envelope with an 'objects' list")),
+    // The store inserts the objects on its own thread while this one validates them and
+    // feeds it the valid ones; it commits (objects, status resource, audit entry) only
+    // once all of them passed — all or nothing. Validation stays on this task (as a
+    // `Value` parse did before), so the writer never waits for a thread of the blocking
+    // pool it may be holding up.
+    let (feed, fed) = std::sync::mpsc::channel();
+    let status = NewStatus {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: pr.org_id,
+        request_timestamp: stix::now_timestamp(),
     };
-    if objects.is_empty() {
-        return Err(bad("the envelope has no objects"));
-    }
-    let request_ts = stix::now_timestamp();
-    let prepared = prepare_objects(&st, objects).await?;
-    let n = prepared.len();
-    let detail = id_list(prepared.iter().map(|o| o.info.id.as_str()));
-    let ids: Vec<String> = prepared.iter().map(|o| o.info.id.clone()).collect();
-    let outcomes = st
+    let writer = st
         .node
         .store
-        .add_objects(
-            &cid,
-            pr.org_id,
-            prepared,
-            None,
-            event(p.as_ref(), "taxii.add", &cid, detail),
-        )
-        .await
-        .map_err(|e| ApiError::from(e).taxii())?;
+        .clone()
+        .add_objects_fed(cid.clone(), pr.org_id, fed, status);
+    let audit = event(p.as_ref(), "taxii.add", &cid, Value::Null);
+    let checked = feed_objects(&body, &feed, audit);
+    drop(feed);
+    let stored = writer.await;
+    let n = checked?;
+    let Some((_, status)) = stored.map_err(|e| ApiError::from(e).taxii())? else {
+        return Err(ApiError::from(StoreError::Db("the objects were not stored".into())).taxii());
+    };
     metrics::counter!("chainwatch_taxii_objects_added_total").increment(n as u64);
-    let successes: Vec<Value> = ids
-        .iter()
-        .zip(&outcomes)
-        .map(|(id, o)| match o {
-            AddOutcome::Added { version, .. } => json!({"id": id, "version": version}),
-            AddOutcome::Duplicate { version, .. } => {
-                json!({"id": id, "version": version, "message": "already present"})
-            }
-        })
-        .collect();
-    let status_id = uuid::Uuid::new_v4().to_string();
-    let status = json!({
-        "id": status_id, "status": "complete", "request_timestamp": request_ts,
-        "total_count": n, "success_count": n, "successes": successes,
-        "failure_count": 0, "pending_count": 0,
-    });
-    st.node
-        .store
-        .put_status(StatusRecord {
-            id: status_id,
-            org_id: pr.org_id,
-            body: status.clone(),
-        })
-        .await
-        .map_err(|e| ApiError::from(e).taxii())?;
-    Ok(taxii_response(
-        StatusCode::ACCEPTED,
-        status.to_string(),
-        &[],
-    ))
+    Ok(taxii_response(StatusCode::ACCEPTED, status, &[]))
 }

@@ -10,7 +10,7 @@ PY="${PYTHON:-python3}"
 cargo build -q -p chainwatch-server --example testserver
 data="$(mktemp -d)"
 creds="$data/creds.json"
-./target/debug/examples/testserver --data "$data/node" --listen 127.0.0.1:0 \
+"${CARGO_TARGET_DIR:-target}/debug/examples/testserver" --data "$data/node" --listen 127.0.0.1:0 \
   --galaxy ../shared/data/misp-galaxy/threat-actor.json >"$creds" 2>"$data/server.log" &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }

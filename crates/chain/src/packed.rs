@@ -183,30 +183,28 @@ impl<'a> Values<'a> {
         let mut buf = [0u64; 1024];
         for (i, words) in self.packed.chunks(buf.len()).enumerate() {
             let out = &mut buf[..words.len()];
-            if words.iter().fold(0, |acc, &w| acc | w) < TAGGED {
-                for (b, &w) in out.iter_mut().zip(words) {
-                    *b = w as u64;
-                }
-            } else {
-                for (b, &w) in out.iter_mut().zip(words) {
-                    *b = unpack_value(w, self.big);
-                }
-            }
+            decode_block(words, self.big, out);
             f(i * 1024, out);
         }
-    }
-
-    /// Sum of the values of an `out_num` range.
-    pub fn sum(&self, range: std::ops::Range<u32>) -> u64 {
-        let big = self.big;
-        self.packed[range.start as usize..range.end as usize]
-            .iter()
-            .map(|&w| unpack_value(w, big))
-            .sum()
     }
 }
 
 const CHUNK: usize = 32;
+
+/// Decodes `words` into `out` (same length): a block of plain words, the common case,
+/// converts without a branch per value.
+#[inline]
+fn decode_block(words: &[u32], big: &[u64], out: &mut [u64]) {
+    if words.iter().fold(0, |acc, &w| acc | w) < TAGGED {
+        for (b, &w) in out.iter_mut().zip(words) {
+            *b = w as u64;
+        }
+    } else {
+        for (b, &w) in out.iter_mut().zip(words) {
+            *b = unpack_value(w, big);
+        }
+    }
+}
 
 /// Iterator over [`Values`], see [`Values::iter`].
 pub struct ValuesIter<'a> {
@@ -222,15 +220,7 @@ impl ValuesIter<'_> {
     fn refill(&mut self) {
         let n = self.words.len().min(CHUNK);
         let (chunk, rest) = self.words.split_at(n);
-        if chunk.iter().fold(0, |acc, &w| acc | w) < TAGGED {
-            for (b, &w) in self.buf.iter_mut().zip(chunk) {
-                *b = w as u64;
-            }
-        } else {
-            for (b, &w) in self.buf.iter_mut().zip(chunk) {
-                *b = unpack_value(w, self.big);
-            }
-        }
+        decode_block(chunk, self.big, &mut self.buf[..n]);
         self.words = rest;
         self.pos = 0;
         self.len = n;
@@ -395,6 +385,9 @@ mod tests {
         assert_eq!(v.len(), 4);
         assert_eq!(v.get(2), 99_999_999_999);
         assert_eq!(v.iter().collect::<Vec<_>>(), sats);
-        assert_eq!(v.sum(1..3), 5_000_000_000 + 99_999_999_999);
+        assert_eq!(
+            v.iter().skip(1).take(2).sum::<u64>(),
+            5_000_000_000 + 99_999_999_999
+        );
     }
 }

@@ -247,6 +247,19 @@ struct AddrKeys<'a> {
 }
 
 impl<'a> AddrKeys<'a> {
+    /// The keys held by the three address columns.
+    fn new(
+        kinds: &'a Column<u8>,
+        heads: &'a Column<[u8; 20]>,
+        tails: &'a Column<[u8; 16]>,
+    ) -> AddrKeys<'a> {
+        AddrKeys {
+            kinds: kinds.as_slice(),
+            heads: heads.as_slice(),
+            tails: tails.as_slice(),
+        }
+    }
+
     /// True if `addr_id` has this kind and hash.
     #[inline]
     fn is(&self, addr_id: u32, kind: u8, hash: &[u8; 32]) -> bool {
@@ -552,11 +565,7 @@ impl Store {
     }
 
     fn addr_keys(&self) -> AddrKeys<'_> {
-        AddrKeys {
-            kinds: self.addr_kind.as_slice(),
-            heads: self.addr_hash.as_slice(),
-            tails: self.addr_tail.as_slice(),
-        }
+        AddrKeys::new(&self.addr_kind, &self.addr_hash, &self.addr_tail)
     }
 
     /// SHA-256 over every column's records: equal stores have equal fingerprints.
@@ -773,6 +782,10 @@ impl Store {
 
     /// Makes everything appended so far durable and visible to readers.
     pub fn commit(&mut self) -> Result<(), StoreError> {
+        // Nothing changed since the last commit (e.g. `close` after `shrink_indexes`).
+        if !self.dirty && self.pending.is_empty() && self.dir.join("COMMIT").exists() {
+            return Ok(());
+        }
         self.flush_all()?;
         let tip_hash = self
             .blocks
@@ -1006,16 +1019,14 @@ impl Store {
         }
         // Every dropped id must be in its index before anything changes.
         let txids = self.tx_txid.as_slice();
-        let kinds = self.addr_kind.as_slice();
-        let hashes = self.addr_hash.as_slice();
+        let keys = AddrKeys::new(&self.addr_kind, &self.addr_hash, &self.addr_tail);
         for j in txs..n_tx as u32 {
             if !self.txid_idx.contains_id(txid_hash(&txids[j as usize]), j) {
                 return Ok(false);
             }
         }
-        for j in addrs..kinds.len() as u32 {
-            let h = addr_hash(kinds[j as usize], &hashes[j as usize]);
-            if !self.addr_idx.contains_id(h, j) {
+        for j in addrs..keys.kinds.len() as u32 {
+            if !self.addr_idx.contains_id(keys.index_hash(j), j) {
                 return Ok(false);
             }
         }
@@ -1035,12 +1046,10 @@ impl Store {
                 txid_hash(&txids[k as usize])
             });
         }
-        let kinds = self.addr_kind.as_slice();
-        let hashes = self.addr_hash.as_slice();
-        for j in (addrs..kinds.len() as u32).rev() {
-            let h = addr_hash(kinds[j as usize], &hashes[j as usize]);
+        let keys = AddrKeys::new(&self.addr_kind, &self.addr_hash, &self.addr_tail);
+        for j in (addrs..keys.kinds.len() as u32).rev() {
             self.addr_idx
-                .remove(h, j, |k| addr_hash(kinds[k as usize], &hashes[k as usize]));
+                .remove(keys.index_hash(j), j, |k| keys.index_hash(k));
         }
         Ok(true)
     }
@@ -1062,7 +1071,7 @@ impl Store {
             }
         };
         let txids = self.tx_txid.as_slice();
-        let (kinds, hashes) = (self.addr_kind.as_slice(), self.addr_hash.as_slice());
+        let keys = AddrKeys::new(&self.addr_kind, &self.addr_hash, &self.addr_tail);
         let (txid_idx, addr_idx) = (&mut self.txid_idx, &mut self.addr_idx);
         // The two tables are independent: one thread each.
         let (by_txid, by_addr) = std::thread::scope(|scope| {
@@ -1079,14 +1088,9 @@ impl Store {
                 Ok(())
             });
             let by_addr = (|| -> io::Result<()> {
-                clear(addr_idx, kinds.len())?;
-                for j in 0..kinds.len() {
-                    addr_idx.insert(
-                        addr_hash(kinds[j], &hashes[j]),
-                        j as u32,
-                        |_| false,
-                        |k| addr_hash(kinds[k as usize], &hashes[k as usize]),
-                    )?;
+                clear(addr_idx, keys.kinds.len())?;
+                for j in 0..keys.kinds.len() as u32 {
+                    addr_idx.insert(keys.index_hash(j), j, |_| false, |k| keys.index_hash(k))?;
                 }
                 Ok(())
             })();
@@ -1294,14 +1298,6 @@ struct OutputColumns<'a> {
 }
 
 impl OutputColumns<'_> {
-    fn keys(&self) -> AddrKeys<'_> {
-        AddrKeys {
-            kinds: self.kinds.as_slice(),
-            heads: self.heads.as_slice(),
-            tails: self.tails.as_slice(),
-        }
-    }
-
     /// Appends the outputs of `block`: value, address id (a new id and index entry for a
     /// script not seen before).
     fn append(mut self, block: &PreparedBlock) -> Result<(), StoreError> {
@@ -1320,7 +1316,7 @@ impl OutputColumns<'_> {
             let k = key.kind as u8;
             let h = addr_hash(k, &key.hash);
             let found = {
-                let keys = self.keys();
+                let keys = AddrKeys::new(self.kinds, self.heads, self.tails);
                 self.index.get(h, |j| keys.is(j, k, &key.hash))
             };
             let addr = match found {
@@ -1331,11 +1327,7 @@ impl OutputColumns<'_> {
                         return Err(StoreError::Full("addresses"));
                     }
                     self.push_key(key)?;
-                    let keys = AddrKeys {
-                        kinds: self.kinds.as_slice(),
-                        heads: self.heads.as_slice(),
-                        tails: self.tails.as_slice(),
-                    };
+                    let keys = AddrKeys::new(self.kinds, self.heads, self.tails);
                     self.index
                         .insert(h, id, |j| keys.is(j, k, &key.hash), |j| keys.index_hash(j))
                         .map_err(col_err("addr.idx"))?;

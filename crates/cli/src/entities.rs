@@ -238,14 +238,8 @@ pub fn entity(data: &Path, chain: Option<Chain>, addr: &str, json: bool) -> anyh
             .then(b.confidence.cmp(&a.confidence))
             .then(a.label.cmp(&b.label))
     });
-    let mut distinct: Vec<String> = tags.iter().map(|t| t.label.trim().to_lowercase()).collect();
-    distinct.sort();
-    distinct.dedup();
-    let conflicts = if distinct.len() > 1 {
-        distinct
-    } else {
-        Vec::new()
-    };
+    let conflicts =
+        chainwatch_forensics::labels::label_conflicts(tags.iter().map(|t| t.label.as_str()));
     let e = Entity {
         address: store.addr_key(id).display(store.chain()),
         addr_id: id,

@@ -75,3 +75,34 @@ impl Labels {
         best.into_iter().map(|(c, (_, s))| (c, s)).collect()
     }
 }
+
+/// The distinct labels (trimmed, lower-cased, sorted) of an entity's tags when they name
+/// more than one thing — a conflict to show the investigator — else none.
+pub fn label_conflicts<'a>(labels: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut distinct: Vec<String> = labels
+        .into_iter()
+        .map(|l| l.trim().to_lowercase())
+        .collect();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() > 1 {
+        distinct
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_only_between_different_labels() {
+        assert!(label_conflicts(["Binance", " binance "]).is_empty());
+        assert!(label_conflicts([]).is_empty());
+        assert_eq!(
+            label_conflicts(["Kraken", "binance", "Binance"]),
+            ["binance", "kraken"]
+        );
+    }
+}

@@ -147,18 +147,9 @@ fn describe(view: &Arc<View>, address: &str, limit: usize) -> Result<Value, ApiE
             .then(b["confidence"].as_u64().cmp(&a["confidence"].as_u64()))
             .then(a["label"].as_str().cmp(&b["label"].as_str()))
     });
-    let mut distinct: Vec<String> = tags
-        .iter()
-        .filter_map(|t| t["label"].as_str())
-        .map(|l| l.trim().to_lowercase())
-        .collect();
-    distinct.sort();
-    distinct.dedup();
-    let conflicts = if distinct.len() > 1 {
-        distinct
-    } else {
-        Vec::new()
-    };
+    let conflicts = chainwatch_forensics::labels::label_conflicts(
+        tags.iter().filter_map(|t| t["label"].as_str()),
+    );
     let service = view.services.get(&cluster);
     let listed: Vec<Value> = members
         .iter()

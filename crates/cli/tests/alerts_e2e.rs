@@ -4,7 +4,6 @@
 //! RED report alerts nobody outside its named recipients.
 
 mod common;
-use chainwatch_server::store::Role;
 use chainwatch_server::{Node, ServerConfig};
 use common::*;
 use hmac::{Hmac, Mac};
@@ -172,15 +171,7 @@ async fn reports_alert_the_exchanges_they_reach() {
         ("bitmarket", "exchange"),
         (uninvolved, "exchange"),
     ] {
-        let org = node.create_org(name, kind, &[], None).await.unwrap();
-        node.create_user(&org.name, &format!("{name}-user"), Role::Analyst, None)
-            .await
-            .unwrap();
-        let (_, tok) = node
-            .create_token(&format!("{name}-user"), None)
-            .await
-            .unwrap();
-        tokens.insert(name.to_string(), tok);
+        tokens.insert(name.to_string(), analyst_org(&node, name, kind).await);
     }
     let config = ServerConfig {
         watch: chainwatch_server::watch::WatchConfig {
@@ -195,15 +186,7 @@ async fn reports_alert_the_exchanges_they_reach() {
         .unwrap();
     let base = server.url();
     let http = reqwest::Client::new();
-    // Wait for the server to open the chain.
-    let t = Instant::now();
-    while server.state.watch.view().is_none() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "chain view never loaded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_chain_view(&server).await;
 
     // Exchanges register their hot wallets (and the victim its own).
     for name in reached.iter().copied().chain([uninvolved]) {

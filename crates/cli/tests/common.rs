@@ -114,3 +114,31 @@ pub async fn wait_traced(http: &reqwest::Client, base: &str, id: &str, tok: &str
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Creates organisation `name` of `kind` with an analyst user `NAME-user`; returns the
+/// user's API token.
+pub async fn analyst_org(node: &chainwatch_server::Node, name: &str, kind: &str) -> String {
+    let org = node.create_org(name, kind, &[], None).await.unwrap();
+    let user = format!("{name}-user");
+    node.create_user(
+        &org.name,
+        &user,
+        chainwatch_server::store::Role::Analyst,
+        None,
+    )
+    .await
+    .unwrap();
+    node.create_token(&user, None).await.unwrap().1
+}
+
+/// Waits (at most 30 s) until a spawned server has opened the chain store.
+pub async fn wait_for_chain_view(server: &chainwatch_server::Running) {
+    let t = std::time::Instant::now();
+    while server.state.watch.view().is_none() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "chain view never loaded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -4,13 +4,12 @@
 //! address, tx or cluster, only within the reader's clearance).
 
 mod common;
-use chainwatch_server::store::Role;
 use chainwatch_server::{Node, ServerConfig};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn call(http: &reqwest::Client, url: &str, tok: &str, body: Option<Value>) -> (u16, Value) {
     let r = match body {
@@ -51,15 +50,7 @@ async fn screening_and_correlation_respect_clearance() {
         ("fiu", "fiu"),
         ("exchange", "exchange"),
     ] {
-        let org = node.create_org(name, kind, &[], None).await.unwrap();
-        node.create_user(&org.name, &format!("{name}-user"), Role::Analyst, None)
-            .await
-            .unwrap();
-        let (_, tok) = node
-            .create_token(&format!("{name}-user"), None)
-            .await
-            .unwrap();
-        tokens.insert(name, tok);
+        tokens.insert(name, analyst_org(&node, name, kind).await);
     }
     let config = ServerConfig {
         watch: chainwatch_server::watch::WatchConfig {
@@ -73,11 +64,7 @@ async fn screening_and_correlation_respect_clearance() {
         .unwrap();
     let base = server.url();
     let http = reqwest::Client::new();
-    let t = Instant::now();
-    while server.state.watch.view().is_none() {
-        assert!(t.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_chain_view(&server).await;
 
     // Report A: the heist (GREEN). Report B: the same theft's first output reported again by
     // the FIU (GREEN) — shares txs and addresses with A. Report C: RED to the agency only.

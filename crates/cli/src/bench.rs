@@ -54,6 +54,10 @@ pub enum BenchCommand {
         /// Page size.
         #[arg(long, default_value_t = 1000)]
         page: usize,
+        /// Times chainwatch is measured, each on a fresh store (medians are shown);
+        /// medallion runs once.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
         /// Python with medallion installed.
         #[arg(long, default_value = "python3")]
         python: String,
@@ -491,6 +495,7 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
             objects,
             batch,
             page,
+            runs,
             python,
             no_medallion,
             json,
@@ -498,6 +503,7 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
             objects,
             batch,
             page,
+            runs,
             (!no_medallion).then_some(python),
             json,
         ),

@@ -444,31 +444,42 @@ pub fn bench_taxii(
     objects: usize,
     batch: usize,
     page: usize,
+    runs: usize,
     python: Option<String>,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    if objects == 0 || batch == 0 || page == 0 {
-        return Err(BadInput("--objects, --batch and --page must be at least 1".into()).into());
+    if objects == 0 || batch == 0 || page == 0 || runs == 0 {
+        return Err(
+            BadInput("--objects, --batch, --page and --runs must be at least 1".into()).into(),
+        );
     }
     let opts = chainwatch_server::bench::BenchOptions {
         objects,
         batch,
         page,
+        runs,
         python,
     };
     let f = runtime()?.block_on(chainwatch_server::bench::run_taxii(&opts))?;
     let ratio = |r: Option<f64>| r.map_or("n/a".to_string(), |r| format!("{r:.0}x"));
     let m = f.medallion.clone().unwrap_or_default();
+    let round = |v: &[f64], unit: f64| {
+        v.iter()
+            .map(|x| (x / unit * 10.0).round() / 10.0)
+            .collect::<Vec<_>>()
+    };
     let human = format!(
-        "TAXII 2.1, {} objects, {} per POST, pages of {} (loopback)\n\
+        "TAXII 2.1, {} objects, {} per POST, pages of {} (loopback); chainwatch: median of {} runs\n\
          {:<12} {:>14} {:>14}\n\
          {:<12} {:>14.0} {:>14.0}\n\
          {:<12} {:>14.0} {:>14.0}\n\
          {:<12} {:>14} {:>14}\n\
-         rss MB (before, after POST, after GET, after 2nd GET): {:?}{}",
+         chainwatch POST, each run (thousand objects/s): {:?}\n\
+         rss MB (before, after POST, after GET, after 2nd GET): {:?}; after each run: {:?}{}",
         f.objects,
         f.batch,
         f.page,
+        f.runs,
         "objects/s",
         "POST",
         "paged GET",
@@ -481,10 +492,9 @@ pub fn bench_taxii(
         "ratio",
         ratio(f.post_ratio),
         ratio(f.get_ratio),
-        f.rss_mb
-            .iter()
-            .map(|x| (x * 10.0).round() / 10.0)
-            .collect::<Vec<_>>(),
+        round(&f.chainwatch_post_runs, 1000.0),
+        round(&f.rss_mb, 1.0),
+        round(&f.rss_mb_after_runs, 1.0),
         f.medallion_error
             .as_ref()
             .map(|e| format!("\nmedallion: {e}"))

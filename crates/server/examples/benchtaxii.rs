@@ -1,6 +1,6 @@
 //! Runs the TAXII bench (same as `chainwatch bench taxii`) and prints its JSON figures.
 //!
-//! `cargo run --release -p chainwatch-server --example benchtaxii -- [OBJECTS] [BATCH] [PAGE] [--no-medallion]`
+//! `cargo run --release -p chainwatch-server --example benchtaxii -- [OBJECTS] [BATCH] [PAGE] [RUNS] [--no-medallion]`
 
 #![allow(clippy::print_stdout)]
 
@@ -24,6 +24,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(n) = a.get(2) {
         o.page = *n;
+    }
+    if let Some(n) = a.get(3) {
+        o.runs = *n;
     }
     let f = run_taxii(&o).await?;
     println!("{}", serde_json::to_string_pretty(&f)?);

@@ -21,6 +21,9 @@ pub struct BenchOptions {
     pub batch: usize,
     /// Objects per GET page.
     pub page: usize,
+    /// Times chainwatch is measured, each time with a fresh store loaded with the same
+    /// objects (the figures are the medians); medallion, which takes a minute a run, once.
+    pub runs: usize,
     /// Python interpreter with medallion installed (`None`: skip medallion).
     pub python: Option<String>,
 }
@@ -31,6 +34,7 @@ impl Default for BenchOptions {
             objects: 5000,
             batch: 500,
             page: 1000,
+            runs: 5,
             python: Some("python3".into()),
         }
     }
@@ -58,17 +62,25 @@ pub struct BenchFigures {
     pub batch: usize,
     /// Page size.
     pub page: usize,
-    /// chainwatch.
+    /// Runs of chainwatch.
+    pub runs: usize,
+    /// chainwatch: the medians over the runs.
     pub chainwatch: Rates,
+    /// chainwatch's POST objects/s in each run.
+    pub chainwatch_post_runs: Vec<f64>,
+    /// chainwatch's paged GET objects/s in each run.
+    pub chainwatch_get_runs: Vec<f64>,
     /// medallion (memory backend), when it ran.
     pub medallion: Option<Rates>,
     /// chainwatch ÷ medallion, POST.
     pub post_ratio: Option<f64>,
     /// chainwatch ÷ medallion, GET.
     pub get_ratio: Option<f64>,
-    /// Resident memory of this process (server + bench client), MB: before loading, after
-    /// POST, after GET, after a second full GET pass.
+    /// Resident memory of this process (server + bench client), MB, in the first run:
+    /// before loading, after POST, after GET, after a second full GET pass.
     pub rss_mb: Vec<f64>,
+    /// Resident memory at the end of each run, MB.
+    pub rss_mb_after_runs: Vec<f64>,
     /// Why medallion did not run, if it did not.
     pub medallion_error: Option<String>,
 }
@@ -321,8 +333,16 @@ async fn start_medallion(python: &str, dir: &Path, page: usize) -> Result<Medall
     }
 }
 
-/// Runs the bench (on the current tokio runtime).
-pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> {
+/// One run of chainwatch: a fresh node loaded with `bodies` by POST, then read back by
+/// two paged GETs; returns its rates and the resident memory before loading, after POST
+/// and after each GET.
+async fn run_chainwatch(
+    opts: &BenchOptions,
+    bodies: &[Bytes],
+) -> Result<(Rates, Vec<f64>), BenchError> {
+    // A client of its own: its kept-alive connection (and with it the server's state)
+    // ends with the run.
+    let http = &reqwest::Client::new();
     let dir = tempfile_dir()?;
     let node = Node::open(dir.path()).await?;
     let org = node.create_org("bench-org", "exchange", &[], None).await?;
@@ -339,25 +359,63 @@ pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> 
     let server = crate::spawn(node, config, "127.0.0.1:0".parse().expect("address"))
         .await
         .map_err(|e| BenchError::Io(e.to_string()))?;
-    let bodies = envelopes(&objects(opts.objects), opts.batch);
-    let http = reqwest::Client::new();
     let mut rss = vec![rss_bytes() as f64 / 1e6];
     let url = format!("{}/taxii2/root/collections/{coll}/objects/", server.url());
     let bearer = format!("Bearer {token}");
-    warm_up(&http, &url, &bearer).await?;
-    let post = post_all(&http, &url, &bearer, &bodies).await?;
+    warm_up(http, &url, &bearer).await?;
+    let post = post_all(http, &url, &bearer, bodies).await?;
     rss.push(rss_bytes() as f64 / 1e6);
-    let (got, pages, get) = get_all(&http, &url, &bearer, opts.page).await?;
+    let (got, pages, get) = get_all(http, &url, &bearer, opts.page).await?;
     rss.push(rss_bytes() as f64 / 1e6);
-    let _ = get_all(&http, &url, &bearer, opts.page).await?;
+    let _ = get_all(http, &url, &bearer, opts.page).await?;
     rss.push(rss_bytes() as f64 / 1e6);
-    let ours = Rates {
-        post_objects_per_s: opts.objects as f64 / post,
-        get_objects_per_s: got as f64 / get,
-        get_objects: got,
-        pages,
-    };
     server.stop();
+    Ok((
+        Rates {
+            post_objects_per_s: opts.objects as f64 / post,
+            get_objects_per_s: got as f64 / get,
+            get_objects: got,
+            pages,
+        },
+        rss,
+    ))
+}
+
+/// The median of `v` (the mean of the middle two for an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Runs the bench (on the current tokio runtime).
+pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> {
+    let dir = tempfile_dir()?;
+    let bodies = envelopes(&objects(opts.objects), opts.batch);
+    let http = reqwest::Client::new();
+    let mut runs = Vec::new();
+    let mut rss = Vec::new();
+    let mut rss_after_runs = Vec::new();
+    for _ in 0..opts.runs.max(1) {
+        let (rates, r) = run_chainwatch(opts, &bodies).await?;
+        if rss.is_empty() {
+            rss = r;
+        }
+        rss_after_runs.push(rss_bytes() as f64 / 1e6);
+        runs.push(rates);
+    }
+    let post_runs: Vec<f64> = runs.iter().map(|r| r.post_objects_per_s).collect();
+    let get_runs: Vec<f64> = runs.iter().map(|r| r.get_objects_per_s).collect();
+    let ours = Rates {
+        post_objects_per_s: median(&post_runs),
+        get_objects_per_s: median(&get_runs),
+        get_objects: runs.iter().map(|r| r.get_objects).min().unwrap_or(0),
+        pages: runs.first().map_or(0, |r| r.pages),
+    };
 
     let (medallion, medallion_error) = match &opts.python {
         None => (None, Some("skipped".to_string())),
@@ -385,6 +443,10 @@ pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> 
         objects: opts.objects,
         batch: opts.batch,
         page: opts.page,
+        runs: runs.len(),
+        chainwatch_post_runs: post_runs,
+        chainwatch_get_runs: get_runs,
+        rss_mb_after_runs: rss_after_runs,
         post_ratio: medallion
             .as_ref()
             .map(|m| ours.post_objects_per_s / m.post_objects_per_s),

@@ -87,9 +87,11 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops the server.
+    /// Stops the server and its background work (connections still open end when their
+    /// clients close them).
     pub fn stop(self) {
         self.task.abort();
+        self.state.watch.stop();
     }
 }
 

@@ -16,6 +16,7 @@ use chainwatch_intel::tlp::Tlp;
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -25,7 +26,26 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_watch.sql"),
     include_str!("../migrations/sqlite/0003_object_keys.sql"),
+    include_str!("../migrations/sqlite/0004_objects_and_statuses.sql"),
 ];
+
+/// How long a status resource (one per TAXII POST) is kept: a client polls it shortly
+/// after its request; older ones are deleted whenever a new one is stored.
+pub const STATUS_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Stores a status resource and deletes those older than [`STATUS_RETENTION`].
+fn store_status(tx: &Transaction<'_>, id: &str, org_id: i64, body: &str) -> StoreResult<()> {
+    let now = now_us();
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO statuses (id, org_id, body, created) VALUES (?, ?, ?, ?)",
+    )
+    .and_then(|mut s| s.execute(params![id, org_id, body, now]))
+    .map_err(db)?;
+    tx.prepare_cached("DELETE FROM statuses WHERE created < ?")
+        .and_then(|mut s| s.execute([now - STATUS_RETENTION.as_micros() as i64]))
+        .map_err(db)?;
+    Ok(())
+}
 
 /// The index on [`id_key`], built by migration 3 once the keys are filled in.
 const OBJECTS_KEY_INDEX: &str = "CREATE INDEX objects_key ON objects(id_key, version_us)";
@@ -175,6 +195,7 @@ impl SqliteStore {
             tx.commit().map_err(db)?;
         }
         conn.execute_batch("PRAGMA foreign_keys = ON").map_err(db)?;
+        rusqlite::vtab::array::load_module(&conn).map_err(db)?;
         let last_added: i64 = conn
             .query_row(
                 "SELECT COALESCE(MAX(date_added), 0) FROM objects",
@@ -223,6 +244,24 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Db(format!("task: {e}")))?
+    }
+
+    /// Runs `f` on a reader connection on the calling thread: for the point look-ups every
+    /// request starts with (credentials, collection), which read a few cached pages in
+    /// microseconds, less than handing them to the blocking pool and back takes.
+    fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.inner.path).map_err(db)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut p) = self.inner.readers.lock() {
+            if p.len() < POOL_MAX {
+                p.push(conn);
+            }
+        }
+        out
     }
 
     /// Runs `f` in a write transaction in the blocking pool.
@@ -364,8 +403,16 @@ fn append_audit(tx: &Transaction<'_>, key: &NodeKey, ev: AuditEvent) -> StoreRes
     Ok(())
 }
 
+/// A stored version of an object, found by its (id key, version): its id, row and version.
+type StoredVersion = (String, i64, String);
+
 /// Inserts objects (skipping those already present: the same collection, id and version,
 /// or for objects without a version the same content) and returns what happened to each.
+///
+/// The versions already stored are looked up for the whole slice in one statement (the
+/// keys of its ids through `rarray`, see [`open_writer`]), not one query per object; rows
+/// inserted earlier in the same transaction are seen by it, and duplicates within the slice
+/// are caught by the map it fills.
 fn insert_objects(
     tx: &Transaction<'_>,
     last_added: &mut i64,
@@ -375,16 +422,34 @@ fn insert_objects(
 ) -> StoreResult<Vec<AddOutcome>> {
     let mut out = Vec::with_capacity(objects.len());
     let mut t = now_us().max(*last_added + 1);
+    let mut stored: HashMap<(i64, i64), Vec<StoredVersion>> = HashMap::new();
+    {
+        let mut find_versions = tx
+            .prepare_cached(
+                "SELECT id_key, version_us, stix_id, seq, version FROM objects \
+                 WHERE id_key IN rarray(?1) AND +collection_id = ?2",
+            )
+            .map_err(db)?;
+        let keys = std::rc::Rc::new(
+            objects
+                .iter()
+                .map(|o| Sql::Integer(o.id_key))
+                .collect::<Vec<_>>(),
+        );
+        let rows = find_versions
+            .query_map(params![keys, collection], |r| {
+                Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?, r.get(4)?)))
+            })
+            .map_err(db)?;
+        for row in rows {
+            let (k, v) = row.map_err(db)?;
+            stored.entry(k).or_default().push(v);
+        }
+    }
     let mut ins = tx
         .prepare_cached(
             "INSERT INTO objects (collection_id, stix_id, id_key, stix_type, spec_version, version, \
              version_us, date_added, tlp, author_org, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .map_err(db)?;
-    let mut find_version = tx
-        .prepare_cached(
-            "SELECT seq, version FROM objects WHERE id_key = ? AND version_us = ? \
-             AND collection_id = ? AND stix_id = ?",
         )
         .map_err(db)?;
     let mut find_body = tx
@@ -403,16 +468,18 @@ fn insert_objects(
         .map_err(db)?;
     let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
     for o in objects {
+        let key = o.id_key;
         let date_added = t;
-        let key = id_key(&o.info.id);
         let (version, version_us) = match (&o.info.version, o.info.version_us) {
             (Some(v), Some(us)) => {
-                let dup = find_version
-                    .query_row(params![key, us, collection, o.info.id], row)
-                    .optional()
-                    .map_err(db)?;
-                if let Some((seq, version)) = dup {
-                    out.push(AddOutcome::Duplicate { seq, version });
+                let same = stored
+                    .get(&(key, us))
+                    .and_then(|rows| rows.iter().find(|(id, _, _)| *id == o.info.id));
+                if let Some((_, seq, version)) = same {
+                    out.push(AddOutcome::Duplicate {
+                        seq: *seq,
+                        version: version.clone(),
+                    });
                     continue;
                 }
                 (v.clone(), us)
@@ -458,6 +525,13 @@ fn insert_objects(
             }
         }
         t += 1;
+        if o.info.version_us.is_some() {
+            stored.entry((key, version_us)).or_default().push((
+                o.info.id.clone(),
+                seq,
+                version.clone(),
+            ));
+        }
         out.push(AddOutcome::Added { seq, version });
     }
     *last_added = t - 1;
@@ -917,22 +991,20 @@ impl IntelStore for SqliteStore {
     }
 
     async fn principal_by_token(&self, sha256_hex: &str) -> StoreResult<Option<Principal>> {
-        let h = sha256_hex.to_string();
-        self.read(move |c| {
+        self.read_now(|c| {
             let uid: Option<i64> = c
                 .prepare_cached("SELECT user_id FROM tokens WHERE token_sha256 = ? AND revoked = 0")
-                .and_then(|mut s| s.query_row([h], |r| r.get(0)).optional())
+                .and_then(|mut s| s.query_row([sha256_hex], |r| r.get(0)).optional())
                 .map_err(db)?;
             match uid {
                 Some(u) => load_principal(c, u),
                 None => Ok(None),
             }
         })
-        .await
     }
 
     async fn principal_by_user(&self, user_id: i64) -> StoreResult<Option<Principal>> {
-        self.read(move |c| load_principal(c, user_id)).await
+        self.read_now(|c| load_principal(c, user_id))
     }
 
     async fn create_collection(&self, new: NewCollection) -> StoreResult<Collection> {
@@ -970,9 +1042,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn collection(&self, id: &str) -> StoreResult<Option<Collection>> {
-        let id = id.to_string();
-        self.read(move |c| Ok(load_collections(c, Some(&id))?.pop()))
-            .await
+        self.read_now(|c| Ok(load_collections(c, Some(id))?.pop()))
     }
 
     async fn add_objects(
@@ -1049,11 +1119,7 @@ impl IntelStore for SqliteStore {
                     }
                     Feed::End(audit) => {
                         let body = status.render(ids.iter().map(String::as_str), &outcomes);
-                        tx.prepare_cached(
-                            "INSERT OR REPLACE INTO statuses (id, org_id, body) VALUES (?, ?, ?)",
-                        )
-                        .and_then(|mut s| s.execute(params![status.id, status.org_id, body]))
-                        .map_err(db)?;
+                        store_status(tx, &status.id, status.org_id, &body)?;
                         append_audit(tx, key, audit)?;
                         return Ok(Some((outcomes, body)));
                     }
@@ -1108,12 +1174,7 @@ impl IntelStore for SqliteStore {
 
     async fn put_status(&self, status: StatusRecord) -> StoreResult<()> {
         self.write(move |tx, _, _| {
-            tx.execute(
-                "INSERT OR REPLACE INTO statuses (id, org_id, body) VALUES (?, ?, ?)",
-                params![status.id, status.org_id, status.body.to_string()],
-            )
-            .map_err(db)?;
-            Ok(())
+            store_status(tx, &status.id, status.org_id, &status.body.to_string())
         })
         .await
     }
@@ -1722,6 +1783,120 @@ mod tests {
         c.execute("DELETE FROM objects WHERE seq = 2", []).unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM object_recipients"), 0);
         assert_eq!(count("SELECT COUNT(*) FROM report_objects"), 2);
+    }
+
+    fn new_object(id: &str, version_us: i64) -> NewObject {
+        let version = format_timestamp_us(version_us);
+        NewObject {
+            id_key: id_key(id),
+            info: chainwatch_intel::stix::ObjectInfo {
+                id: id.into(),
+                ty: "indicator".into(),
+                spec_version: "2.1".into(),
+                version: Some(version.clone()),
+                version_us: Some(version_us),
+            },
+            tlp: Tlp::Clear,
+            recipients: Vec::new(),
+            recipient_refs: Vec::new(),
+            body: format!(r#"{{"id":"{id}","modified":"{version}"}}"#),
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicates_are_found_within_a_slice_across_slices_and_per_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let (a, b) = (
+            "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+            "indicator--1c2f3a42-3a5e-4c4e-9d89-0a0b3c4d5e6f",
+        );
+        let audit = || AuditEvent {
+            actor: "t".into(),
+            org: None,
+            action: "add".into(),
+            target: "c".into(),
+            detail: serde_json::Value::Null,
+        };
+        let added = |out: &[AddOutcome]| -> Vec<bool> {
+            out.iter()
+                .map(|o| matches!(o, AddOutcome::Added { .. }))
+                .collect()
+        };
+        // In one slice: a twice (same version), a at another version, b.
+        let first = vec![
+            new_object(a, 10),
+            new_object(a, 10),
+            new_object(a, 20),
+            new_object(b, 10),
+        ];
+        let out = store
+            .add_objects("c", 1, first, None, audit())
+            .await
+            .unwrap();
+        assert_eq!(added(&out), [true, false, true, true]);
+        assert_eq!(
+            out[1].seq(),
+            out[0].seq(),
+            "the duplicate names the stored row"
+        );
+        // A later slice: the stored versions are found, a new one is added.
+        let second = vec![new_object(b, 10), new_object(a, 20), new_object(a, 30)];
+        let out = store
+            .add_objects("c", 1, second, None, audit())
+            .await
+            .unwrap();
+        assert_eq!(added(&out), [false, false, true]);
+        // Another collection holds its own copies.
+        let out = store
+            .add_objects("d", 1, vec![new_object(a, 10)], None, audit())
+            .await
+            .unwrap();
+        assert_eq!(added(&out), [true]);
+        let c = open_conn(&dir.path().join("intel.sqlite")).unwrap();
+        let rows: i64 = c
+            .query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 5);
+    }
+
+    #[tokio::test]
+    async fn statuses_expire_after_the_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("intel.sqlite");
+        let store = SqliteStore::open(&path, key()).unwrap();
+        let put = |id: &str| StatusRecord {
+            id: id.into(),
+            org_id: 1,
+            body: serde_json::json!({"id": id}),
+        };
+        for id in ["old", "recent"] {
+            store.put_status(put(id)).await.unwrap();
+        }
+        // "old" was stored just past the retention, "recent" just inside it.
+        let now = now_us();
+        let retention = STATUS_RETENTION.as_micros() as i64;
+        let c = open_conn(&path).unwrap();
+        c.execute(
+            "UPDATE statuses SET created = ? WHERE id = 'old'",
+            [now - retention - 1_000_000],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE statuses SET created = ? WHERE id = 'recent'",
+            [now - retention + 60_000_000],
+        )
+        .unwrap();
+        assert!(
+            store.status("old").await.unwrap().is_some(),
+            "only a new status purges"
+        );
+        store.put_status(put("new")).await.unwrap();
+        assert!(store.status("old").await.unwrap().is_none());
+        for id in ["recent", "new"] {
+            let s = store.status(id).await.unwrap().expect(id);
+            assert_eq!(s.body["id"], id);
+        }
     }
 
     #[tokio::test]

@@ -254,6 +254,9 @@ pub struct NewCollection {
 pub struct NewObject {
     /// What validation found.
     pub info: ObjectInfo,
+    /// The key of `info.id` ([`crate::sqlite::id_key`]), computed where the object is
+    /// validated, off the store's single writer.
+    pub id_key: i64,
     /// Effective TLP level.
     pub tlp: Tlp,
     /// Recipient organisations.

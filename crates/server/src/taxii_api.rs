@@ -583,6 +583,7 @@ pub async fn prepare_objects(st: &Shared, objects: &[Value]) -> Result<Vec<NewOb
         .zip(infos)
         .zip(recipients)
         .map(|((o, info), recipients)| NewObject {
+            id_key: crate::sqlite::id_key(&info.id),
             info,
             tlp: effective_level(o),
             recipients,
@@ -657,6 +658,7 @@ fn check_properties<P: stix::Properties>(
             };
             Ok(NewObject {
                 tlp: effective_level_of(o),
+                id_key: crate::sqlite::id_key(&info.id),
                 info,
                 recipients: Vec::new(),
                 recipient_refs,

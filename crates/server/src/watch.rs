@@ -152,6 +152,7 @@ pub struct Watch {
     rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     alerts: broadcast::Sender<AlertRecord>,
     http: reqwest::Client,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
@@ -192,6 +193,7 @@ impl Watch {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            tasks: Mutex::new(Vec::new()),
         })
     }
 
@@ -201,18 +203,31 @@ impl Watch {
             return;
         };
         let w = self.clone();
-        tokio::spawn(async move {
+        let worker = tokio::spawn(async move {
             while let Some(id) = rx.recv().await {
                 w.clone().run(id).await;
             }
         });
         let w = self.clone();
-        tokio::spawn(async move {
+        let poller = tokio::spawn(async move {
             loop {
                 w.clone().refresh().await;
                 tokio::time::sleep(w.cfg.poll).await;
             }
         });
+        if let Ok(mut t) = self.tasks.lock() {
+            t.extend([worker, poller]);
+        }
+    }
+
+    /// Stops the trace worker and the chain poller: they hold the watcher (and so the
+    /// store) for as long as they run.
+    pub fn stop(&self) {
+        if let Ok(mut t) = self.tasks.lock() {
+            for task in t.drain(..) {
+                task.abort();
+            }
+        }
     }
 
     /// New alerts as they are stored.

@@ -226,7 +226,8 @@ fn exchange(
             "attribution": {"actor": "Lazarus Group", "confidence": 70},
             "ttps": ["peel chain", "coinjoin", "mixer"],
         });
-        let sub = chainwatch_server::client::submit_report(&base, &tokens["nca"], &report).await?;
+        let sub =
+            chainwatch_server::client::submit_report(&base, &tokens["nca"], &report, None).await?;
         let id = sub["id"].as_str().unwrap_or_default().to_string();
         println!("  report {id}");
         let t = std::time::Instant::now();

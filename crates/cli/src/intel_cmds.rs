@@ -164,7 +164,7 @@ pub enum ReportCommand {
     Submit {
         /// The report file.
         file: PathBuf,
-        /// Server URL (http://host:port).
+        /// Server URL (http://host:port or https://host:port).
         #[arg(
             long,
             env = "CHAINWATCH_SERVER",
@@ -174,6 +174,10 @@ pub enum ReportCommand {
         /// API token.
         #[arg(long, env = "CHAINWATCH_TOKEN")]
         token: String,
+        /// PEM certificate(s) to trust besides the system's authorities (a private CA, or
+        /// the server's own self-signed certificate).
+        #[arg(long, env = "CHAINWATCH_CA_CERT")]
+        ca_cert: Option<PathBuf>,
         /// Print the server's answer as one JSON object.
         #[arg(long)]
         json: bool,
@@ -227,9 +231,17 @@ pub fn serve(
     listen: SocketAddr,
     max_body: usize,
     max_page: usize,
+    tls: Option<(PathBuf, PathBuf)>,
     log_json: bool,
 ) -> anyhow::Result<()> {
     chainwatch_server::init_logging(log_json);
+    let tls = match &tls {
+        Some((cert, key)) => Some(
+            chainwatch_server::tls::server_config(cert, key)
+                .map_err(|e| BadInput(e.to_string()))?,
+        ),
+        None => None,
+    };
     runtime()?.block_on(async {
         let node = open(data).await?;
         let config = ServerConfig {
@@ -238,7 +250,7 @@ pub fn serve(
             default_page: 100.min(max_page.max(1)),
             ..Default::default()
         };
-        chainwatch_server::serve(node, config, listen)
+        chainwatch_server::serve(node, config, listen, tls)
             .await
             .with_context(|| format!("cannot serve on {listen}"))
     })
@@ -339,6 +351,7 @@ pub fn report(cmd: ReportCommand) -> anyhow::Result<()> {
         file,
         server,
         token,
+        ca_cert,
         json,
     } = cmd;
     let text =
@@ -346,7 +359,10 @@ pub fn report(cmd: ReportCommand) -> anyhow::Result<()> {
     let doc: Value = serde_json::from_str(&text)
         .map_err(|e| BadInput(format!("{}: not JSON: {e}", file.display())))?;
     let out = runtime()?.block_on(chainwatch_server::client::submit_report(
-        &server, &token, &doc,
+        &server,
+        &token,
+        &doc,
+        ca_cert.as_deref(),
     ));
     match out {
         Ok(v) => {

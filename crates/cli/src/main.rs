@@ -192,6 +192,12 @@ enum Command {
         /// Largest TAXII page.
         #[arg(long, default_value_t = 1000)]
         max_page: usize,
+        /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// Log JSON lines instead of text.
         #[arg(long)]
         log_json: bool,
@@ -429,8 +435,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             max_body,
             max_page,
+            tls_cert,
+            tls_key,
             log_json,
-        } => intel_cmds::serve(&cli.data, listen, max_body, max_page, log_json),
+        } => intel_cmds::serve(
+            &cli.data,
+            listen,
+            max_body,
+            max_page,
+            tls_cert.zip(tls_key),
+            log_json,
+        ),
         Command::Admin { what } => intel_cmds::admin(&cli.data, what),
         Command::Report { what } => intel_cmds::report(what),
         Command::Verify { file, json } => intel_cmds::verify(&file, json),

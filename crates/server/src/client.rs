@@ -1,10 +1,19 @@
-//! A small HTTP client for a chainwatch server: submit a report.
+//! A small HTTP(S) client for a chainwatch server: submit a report.
 
 use serde_json::Value;
+use std::path::Path;
 
 /// Errors of the client.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The CA certificate file could not be used.
+    #[error("CA certificate {path}: {message}")]
+    CaCert {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// The server could not be reached.
     #[error("cannot reach {url}: {message}")]
     Connect {
@@ -23,15 +32,55 @@ pub enum ClientError {
     },
 }
 
+/// An HTTP client that trusts the system's certificate authorities and, when given,
+/// the PEM certificates in `ca_cert` (a private CA, or a server's self-signed certificate).
+pub fn http_client(ca_cert: Option<&Path>) -> Result<reqwest::Client, ClientError> {
+    let mut b = reqwest::Client::builder();
+    if let Some(path) = ca_cert {
+        let ca_error = |message: String| ClientError::CaCert {
+            path: path.display().to_string(),
+            message,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| ca_error(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(ca_error("no CERTIFICATE in the file".into()));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().map_err(|e| ClientError::Connect {
+        url: String::new(),
+        message: format!("cannot set up the HTTP client: {e}"),
+    })
+}
+
+/// The reason of a failed request, with its causes (the TLS or connection error under
+/// reqwest's "error sending request").
+fn reason(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// Submits a report file's JSON (friendly report or STIX bundle) to `server`
-/// (`http://host:port`) with a bearer token; returns the server's answer.
+/// (`http://host:port` or `https://host:port`) with a bearer token, trusting `ca_cert`
+/// besides the system's authorities; returns the server's answer.
 pub async fn submit_report(
     server: &str,
     token: &str,
     report: &Value,
+    ca_cert: Option<&Path>,
 ) -> Result<Value, ClientError> {
     let url = format!("{}/api/reports", server.trim_end_matches('/'));
-    let resp = reqwest::Client::new()
+    let resp = http_client(ca_cert)?
         .post(&url)
         .bearer_auth(token)
         .json(report)
@@ -39,7 +88,7 @@ pub async fn submit_report(
         .await
         .map_err(|e| ClientError::Connect {
             url: url.clone(),
-            message: e.to_string(),
+            message: reason(&e),
         })?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();

@@ -22,6 +22,7 @@ pub mod reports;
 pub mod sqlite;
 pub mod store;
 pub mod taxii_api;
+pub mod tls;
 pub mod ui;
 pub mod watch;
 pub mod watch_api;
@@ -44,47 +45,66 @@ pub fn state(node: Node, config: ServerConfig) -> api::Shared {
     })
 }
 
-/// Serves until Ctrl-C / SIGTERM.
-pub async fn serve(node: Node, config: ServerConfig, listen: SocketAddr) -> std::io::Result<()> {
+/// Serves until Ctrl-C / SIGTERM: HTTPS with `tls` (see [`tls::server_config`]),
+/// plain HTTP without.
+pub async fn serve(
+    node: Node,
+    config: ServerConfig,
+    listen: SocketAddr,
+    tls: Option<Arc<tls::ServerConfig>>,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(address = %listener.local_addr()?, "chainwatch serving");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %listener.local_addr()?, scheme, "chainwatch serving");
     let st = state(node, config);
     st.watch.start();
     let app = api::router(st);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let ctrl_c = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            #[cfg(unix)]
-            let term = async {
-                if let Ok(mut s) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                {
-                    s.recv().await;
-                }
-            };
-            #[cfg(not(unix))]
-            let term = std::future::pending::<()>();
-            tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-            tracing::info!("shutting down");
-        })
-        .await
+    let shutdown = async {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                s.recv().await;
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        tracing::info!("shutting down");
+    };
+    match tls {
+        Some(tls) => {
+            axum::serve(tls::TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// A server running on a background task.
 pub struct Running {
     /// Its address.
     pub addr: SocketAddr,
+    /// `https` or `http`.
+    scheme: &'static str,
     /// Its state.
     pub state: api::Shared,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://ADDR` for a server started with [`spawn_tls`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stops the server and its background work (connections still open end when their
@@ -101,16 +121,45 @@ pub async fn spawn(
     config: ServerConfig,
     listen: SocketAddr,
 ) -> std::io::Result<Running> {
+    start(node, config, listen, None).await
+}
+
+/// [`spawn`], serving HTTPS with `tls`.
+pub async fn spawn_tls(
+    node: Node,
+    config: ServerConfig,
+    listen: SocketAddr,
+    tls: Arc<tls::ServerConfig>,
+) -> std::io::Result<Running> {
+    start(node, config, listen, Some(tls)).await
+}
+
+async fn start(
+    node: Node,
+    config: ServerConfig,
+    listen: SocketAddr,
+    tls: Option<Arc<tls::ServerConfig>>,
+) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let st = state(node, config);
     st.watch.start();
     let app = api::router(st.clone());
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let task = match tls {
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls)?;
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            })
+        }
+        None => tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }),
+    };
     Ok(Running {
         addr,
+        scheme,
         state: st,
         task,
     })

@@ -35,6 +35,7 @@ async fn report_to_bundle_signed_and_audited() {
             &w.server.url(),
             &w.tokens["author"],
             &report(actor, "AMBER"),
+            None,
         )
         .await
         .unwrap();
@@ -116,6 +117,7 @@ async fn report_to_bundle_signed_and_audited() {
         &w.server.url(),
         &w.tokens["author"],
         &report("APT38", "GREEN"),
+        None,
     )
     .await
     .unwrap();
@@ -126,6 +128,7 @@ async fn report_to_bundle_signed_and_audited() {
         &w.server.url(),
         &w.tokens["author"],
         &report("Nobody Knows Us", "GREEN"),
+        None,
     )
     .await
     .unwrap();
@@ -135,6 +138,7 @@ async fn report_to_bundle_signed_and_audited() {
         &w.server.url(),
         "cwt_nope",
         &report("APT38", "GREEN"),
+        None,
     )
     .await;
     assert!(e.is_err());

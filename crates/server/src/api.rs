@@ -241,7 +241,9 @@ async fn node_info(State(st): State<Shared>) -> Json<NodeInfo> {
     })
 }
 
-async fn healthz() -> &'static str {
+/// Liveness: `ok`.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "ok")))]
+pub async fn healthz() -> &'static str {
     "ok"
 }
 
@@ -267,10 +269,25 @@ async fn healthz() -> &'static str {
         crate::taxii_api::get_object,
         crate::taxii_api::delete_object,
         crate::taxii_api::versions,
+        healthz,
+        crate::ui::me,
+        crate::watch_api::report_trace,
+        crate::watch_api::report_related,
+        crate::watch_api::add_addresses,
+        crate::watch_api::list_addresses,
+        crate::watch_api::list_alerts,
+        crate::watch_api::set_state,
+        crate::watch_api::stream,
+        crate::watch_api::create_webhook,
+        crate::watch_api::list_webhooks,
+        crate::watch_api::deliveries,
+        crate::watch_api::screen,
+        crate::entity_api::entity,
+        crate::entity_api::why,
     ),
     components(schemas(NodeInfo, crate::store::ReportRecord, crate::reports::Submitted, crate::reports::ReportList)),
     modifiers(&Security),
-    tags((name = "taxii", description = "TAXII 2.1"), (name = "reports", description = "Theft reports"), (name = "ops", description = "Operations"))
+    tags((name = "taxii", description = "TAXII 2.1"), (name = "reports", description = "Theft reports"), (name = "ops", description = "Operations"), (name = "watch", description = "Traces, registered addresses, alerts, webhooks, screening"), (name = "entities", description = "Address clusters"))
 )]
 pub struct ApiDoc;
 
@@ -311,4 +328,84 @@ pub fn router(state: Shared) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The routes declared with a literal path in this crate's sources (`.route("/p",
+    /// get(a).post(b))`), with their methods.
+    fn declared_routes() -> Vec<(String, Vec<&'static str>)> {
+        let mut out = Vec::new();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for (at, _) in text.match_indices(".route(") {
+                let rest = text[at + ".route(".len()..].trim_start();
+                let Some(literal) = rest.strip_prefix('"') else {
+                    continue; // a constant: its handler is checked by its own path
+                };
+                let Some(end) = literal.find('"') else {
+                    continue;
+                };
+                let path = literal[..end].to_string();
+                // The handlers, up to the parenthesis that closes `.route(`.
+                let mut depth = 1;
+                let mut args = String::new();
+                for c in literal[end + 1..].chars() {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    if depth == 0 {
+                        break;
+                    }
+                    args.push(c);
+                }
+                let methods = ["get", "post", "delete"]
+                    .into_iter()
+                    .filter(|m| {
+                        args.match_indices(&format!("{m}(")).any(|(i, _)| {
+                            i == 0
+                                || !args[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                        })
+                    })
+                    .collect();
+                out.push((path, methods));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_api_route_is_in_the_openapi_document() {
+        let doc = ApiDoc::openapi();
+        let routes = declared_routes();
+        assert!(routes.len() > 20, "the source scan found {routes:?}");
+        let mut checked = 0;
+        for (path, methods) in routes {
+            let api = path.starts_with("/api/") || path.starts_with("/taxii2/");
+            if !api && path != "/metrics" && path != "/healthz" {
+                continue; // the UI's pages and assets
+            }
+            let item = doc
+                .paths
+                .paths
+                .get(&path)
+                .unwrap_or_else(|| panic!("{path} is served but not in /api/openapi.json"));
+            assert!(!methods.is_empty(), "no method found for {path}");
+            for m in methods {
+                let op = match m {
+                    "get" => &item.get,
+                    "post" => &item.post,
+                    _ => &item.delete,
+                };
+                assert!(op.is_some(), "{m} {path} is served but not documented");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 30, "{checked} operations checked");
+    }
 }

@@ -28,7 +28,7 @@ pub fn routes() -> Router<Shared> {
 }
 
 #[derive(Deserialize)]
-struct EntityQuery {
+pub(crate) struct EntityQuery {
     limit: Option<usize>,
 }
 
@@ -87,7 +87,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The entity of an address.
-async fn entity(
+#[utoipa::path(get, path = "/api/entities/{address}", tag = "entities", params(("address" = String, Path), ("limit" = Option<usize>, Query, description = "Members listed")),
+    responses((status = 200, description = "Cluster, size, tags, label conflicts, members"), (status = 401, description = "No credentials"), (status = 404, description = "Address not on the chain"), (status = 503, description = "No chain ingested")))]
+pub(crate) async fn entity(
     State(st): State<Shared>,
     headers: HeaderMap,
     Path(address): Path<String>,
@@ -180,7 +182,9 @@ fn describe(view: &Arc<View>, address: &str, limit: usize) -> Result<Value, ApiE
 }
 
 /// Why two addresses are one entity.
-async fn why(
+#[utoipa::path(get, path = "/api/entities/{address}/why/{other}", tag = "entities", params(("address" = String, Path), ("other" = String, Path)),
+    responses((status = 200, description = "The chain of co-spending transactions that joins them"), (status = 401, description = "No credentials"), (status = 404, description = "Address not on the chain"), (status = 503, description = "No chain ingested")))]
+pub(crate) async fn why(
     State(st): State<Shared>,
     headers: HeaderMap,
     Path((address, other)): Path<(String, String)>,

@@ -24,7 +24,9 @@ pub fn routes() -> Router<Shared> {
 }
 
 /// Who is signed in (the UI's header and its organisation-scoped pages).
-async fn me(
+#[utoipa::path(get, path = "/api/me", tag = "ops",
+    responses((status = 200, description = "User, role, organisation"), (status = 401, description = "No credentials")))]
+pub(crate) async fn me(
     axum::extract::State(st): axum::extract::State<Shared>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {

@@ -49,7 +49,9 @@ fn bad(msg: impl Into<String>) -> ApiError {
 }
 
 /// A report's trace: status, method, height, the trace; `reached` for the author only.
-async fn report_trace(
+#[utoipa::path(get, path = "/api/reports/{id}/trace", tag = "watch", params(("id" = String, Path)),
+    responses((status = 200, description = "OK"), (status = 401, description = "No credentials"), (status = 404, description = "Unknown, or not visible to the caller")))]
+pub(crate) async fn report_trace(
     State(st): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -74,7 +76,9 @@ async fn report_trace(
 
 /// Reports correlated with `id` (shared address, tx or non-service cluster), only among those
 /// the caller may read; 404 when the caller may not read `id` itself.
-async fn report_related(
+#[utoipa::path(get, path = "/api/reports/{id}/related", tag = "watch", params(("id" = String, Path)),
+    responses((status = 200, description = "OK"), (status = 401, description = "No credentials"), (status = 404, description = "Unknown, or not visible to the caller")))]
+pub(crate) async fn report_related(
     State(st): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -104,7 +108,7 @@ async fn report_related(
 
 /// Addresses to register: `{chain?, addresses: ["…" | {address, label}]}`.
 #[derive(Deserialize)]
-struct Register {
+pub(crate) struct Register {
     chain: Option<String>,
     addresses: Vec<Value>,
 }
@@ -117,7 +121,12 @@ async fn own_org(st: &Shared, headers: &HeaderMap, org: &str) -> Result<Principa
     Ok(p)
 }
 
-async fn add_addresses(
+/// Registers addresses of the caller's own organisation (up to 10,000 per call): alerts
+/// go to the organisation whose addresses stolen funds reach.
+#[utoipa::path(post, path = "/api/orgs/{org}/addresses", tag = "watch", params(("org" = String, Path)),
+    request_body(content = Object, description = "{chain?, addresses: [address | {address, label}]}"),
+    responses((status = 201, description = "Registered"), (status = 400, description = "Invalid addresses, with the reasons"), (status = 401, description = "No credentials"), (status = 403, description = "Not the caller's organisation")))]
+pub(crate) async fn add_addresses(
     State(st): State<Shared>,
     headers: HeaderMap,
     Path(org): Path<String>,
@@ -173,7 +182,10 @@ async fn add_addresses(
         .into_response())
 }
 
-async fn list_addresses(
+/// The registered addresses of the caller's own organisation.
+#[utoipa::path(get, path = "/api/orgs/{org}/addresses", tag = "watch", params(("org" = String, Path)),
+    responses((status = 200, description = "Addresses"), (status = 401, description = "No credentials"), (status = 403, description = "Not the caller's organisation")))]
+pub(crate) async fn list_addresses(
     State(st): State<Shared>,
     headers: HeaderMap,
     Path(org): Path<String>,
@@ -188,12 +200,16 @@ async fn list_addresses(
 }
 
 #[derive(Deserialize)]
-struct AlertQuery {
+pub(crate) struct AlertQuery {
     state: Option<String>,
     limit: Option<usize>,
 }
 
-async fn list_alerts(
+/// The caller's organisation's alerts, newest first.
+#[utoipa::path(get, path = "/api/alerts", tag = "watch",
+    params(("state" = Option<String>, Query, description = "new | acknowledged | resolved"), ("limit" = Option<usize>, Query)),
+    responses((status = 200, description = "Alerts"), (status = 401, description = "No credentials")))]
+pub(crate) async fn list_alerts(
     State(st): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<AlertQuery>,
@@ -205,11 +221,15 @@ async fn list_alerts(
 }
 
 #[derive(Deserialize)]
-struct StateChange {
+pub(crate) struct StateChange {
     state: String,
 }
 
-async fn set_state(
+/// Sets an alert's state.
+#[utoipa::path(post, path = "/api/alerts/{id}", tag = "watch", params(("id" = i64, Path)),
+    request_body(content = Object, description = "{state: new | acknowledged | resolved}"),
+    responses((status = 200, description = "OK"), (status = 401, description = "No credentials"), (status = 404, description = "Unknown, or not visible to the caller")))]
+pub(crate) async fn set_state(
     State(st): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -231,7 +251,9 @@ async fn set_state(
 }
 
 /// Server-sent events: one `alert` event per new or changed alert of the caller's org.
-async fn stream(
+#[utoipa::path(get, path = "/api/alerts/stream", tag = "watch",
+    responses((status = 200, description = "text/event-stream of `alert` events"), (status = 401, description = "No credentials")))]
+pub(crate) async fn stream(
     State(st): State<Shared>,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -258,12 +280,14 @@ async fn stream(
 }
 
 #[derive(Deserialize)]
-struct NewWebhook {
+pub(crate) struct NewWebhook {
     url: String,
 }
 
 /// Creates a webhook; the secret is generated here and shown once.
-async fn create_webhook(
+#[utoipa::path(post, path = "/api/webhooks", tag = "watch", request_body(content = Object, description = "{url}"),
+    responses((status = 201, description = "The webhook with its one-time secret"), (status = 400, description = "Not an http(s) URL"), (status = 401, description = "No credentials"), (status = 403, description = "Readers cannot add webhooks")))]
+pub(crate) async fn create_webhook(
     State(st): State<Shared>,
     headers: HeaderMap,
     Json(body): Json<NewWebhook>,
@@ -292,7 +316,10 @@ async fn create_webhook(
         .into_response())
 }
 
-async fn list_webhooks(
+/// The caller's organisation's webhooks (without secrets).
+#[utoipa::path(get, path = "/api/webhooks", tag = "watch",
+    responses((status = 200, description = "Webhooks"), (status = 401, description = "No credentials")))]
+pub(crate) async fn list_webhooks(
     State(st): State<Shared>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
@@ -308,20 +335,28 @@ async fn list_webhooks(
     Ok(Json(json!({ "webhooks": hooks })))
 }
 
-async fn deliveries(State(st): State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// The latest webhook delivery attempts of the caller's organisation.
+#[utoipa::path(get, path = "/api/webhooks/deliveries", tag = "watch",
+    responses((status = 200, description = "Deliveries"), (status = 401, description = "No credentials")))]
+pub(crate) async fn deliveries(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let p = who(&st, &headers).await?;
     let d = st.node.store.deliveries(p.org_id, 1000).await?;
     Ok(Json(json!({ "deliveries": d })))
 }
 
 #[derive(Deserialize)]
-struct ScreenRequest {
+pub(crate) struct ScreenRequest {
     addresses: Vec<String>,
     max_hops: Option<u32>,
 }
 
 /// Screens up to 10,000 addresses; exposure only to reports the caller may read.
-async fn screen(
+#[utoipa::path(post, path = "/api/screen", tag = "watch", request_body(content = Object, description = "{addresses: [..], max_hops?}"),
+    responses((status = 200, description = "Per address: cluster, tags, exposure, risk and reasons"), (status = 400, description = "Bad request"), (status = 401, description = "No credentials"), (status = 413, description = "More than 10,000 addresses")))]
+pub(crate) async fn screen(
     State(st): State<Shared>,
     headers: HeaderMap,
     Json(body): Json<ScreenRequest>,

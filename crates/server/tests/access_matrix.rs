@@ -198,6 +198,30 @@ async fn every_marking_every_reader_every_endpoint() {
                 assert_eq!((s1, s2), (404, 404), "{ctx}");
                 assert!(!b1.contains(rid.as_str()));
             }
+            // Its trace and its correlations follow the same rule, and a hidden report
+            // answers like one that was never stored.
+            for tail in ["trace", "related"] {
+                let (s, b) = w
+                    .get(&w.url(&format!("/api/reports/{rid}/{tail}")), who)
+                    .await;
+                let (n, nb) = w
+                    .get(
+                        &w.url(&format!("/api/reports/incident--{}/{tail}", uuid_v4())),
+                        who,
+                    )
+                    .await;
+                if want {
+                    assert_eq!(s, 200, "{tail}: {ctx}: {b}");
+                } else {
+                    assert_eq!((s, n), (404, 404), "{tail}: {ctx}");
+                    assert!(!b.contains(rid.as_str()), "{tail}: {ctx}: {b}");
+                    assert_eq!(
+                        b.replace(&nb, ""),
+                        "",
+                        "{tail}: hidden ≠ never stored: {b} / {nb}"
+                    );
+                }
+            }
             // The report's incident over TAXII follows the same rule.
             let (s3, _) = w.get(&format!("{objects_url}{rid}/"), who).await;
             assert_eq!(s3 == 200, want, "incident over TAXII: {ctx}");

@@ -58,6 +58,9 @@ pub enum BenchCommand {
         /// medallion runs once.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Time POST only (medallion's paged GET grows with the square of --objects).
+        #[arg(long)]
+        no_get: bool,
         /// Python with medallion installed.
         #[arg(long, default_value = "python3")]
         python: String,
@@ -496,6 +499,7 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
             batch,
             page,
             runs,
+            no_get,
             python,
             no_medallion,
             json,
@@ -504,6 +508,7 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
             batch,
             page,
             runs,
+            !no_get,
             (!no_medallion).then_some(python),
             json,
         ),

@@ -461,6 +461,7 @@ pub fn bench_taxii(
     batch: usize,
     page: usize,
     runs: usize,
+    get: bool,
     python: Option<String>,
     json_out: bool,
 ) -> anyhow::Result<()> {
@@ -474,6 +475,7 @@ pub fn bench_taxii(
         batch,
         page,
         runs,
+        get,
         python,
     };
     let f = runtime()?.block_on(chainwatch_server::bench::run_taxii(&opts))?;
@@ -491,7 +493,7 @@ pub fn bench_taxii(
          {:<12} {:>14.0} {:>14.0}\n\
          {:<12} {:>14} {:>14}\n\
          chainwatch POST, each run (thousand objects/s): {:?}\n\
-         rss MB (before, after POST, after GET, after 2nd GET): {:?}; after each run: {:?}{}",
+         rss MB (before, after POST[, after GET, after a 2nd GET]): {:?}; after each run: {:?}{}",
         f.objects,
         f.batch,
         f.page,

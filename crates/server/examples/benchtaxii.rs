@@ -1,6 +1,6 @@
 //! Runs the TAXII bench (same as `chainwatch bench taxii`) and prints its JSON figures.
 //!
-//! `cargo run --release -p chainwatch-server --example benchtaxii -- [OBJECTS] [BATCH] [PAGE] [RUNS] [--no-medallion]`
+//! `cargo run --release -p chainwatch-server --example benchtaxii -- [OBJECTS] [BATCH] [PAGE] [RUNS] [--no-get] [--no-medallion]`
 
 #![allow(clippy::print_stdout)]
 
@@ -13,6 +13,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter_map(|s| s.parse().ok())
         .collect();
     let mut o = BenchOptions::default();
+    if std::env::args().any(|a| a == "--no-get") {
+        o.get = false;
+    }
     if std::env::args().any(|a| a == "--no-medallion") {
         o.python = None;
     }

@@ -228,14 +228,15 @@ async fn reports_go_over_https_to_a_server_the_client_trusts() {
     );
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = answer["id"].as_str().expect("report id").to_string();
-    let r = trusting
-        .get(format!("{base}/api/reports/{id}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let stored: Value = r.json().await.unwrap();
+    let get = |path: String| {
+        let req = trusting.get(format!("{base}{path}")).bearer_auth(&token);
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let stored = get(format!("/api/reports/{id}")).await;
     assert_eq!(stored["report"]["id"], id.as_str(), "{stored}");
 
     // Not trusting the server's certificate (the system's authorities only, or another
@@ -261,16 +262,6 @@ async fn reports_go_over_https_to_a_server_the_client_trusts() {
         Some(&dir.path().join("missing.pem")),
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("CA certificate"));
-    let r = trusting
-        .get(format!("{base}/api/reports"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let list: Value = r.json().await.unwrap();
-    let n = list
-        .as_array()
-        .or_else(|| list["reports"].as_array())
-        .map_or(0, Vec::len);
-    assert_eq!(n, 1, "{list}");
+    let list = get("/api/reports".into()).await;
+    assert_eq!(list["reports"].as_array().map(Vec::len), Some(1), "{list}");
 }

@@ -2,7 +2,7 @@
 //! hands axum connections once their TLS handshake is done (rustls on ring).
 //!
 //! Handshakes run on their own tasks with a deadline, so a client that connects and
-//! stays silent holds up no one else.
+//! stays silent holds up no one else; at most 1,024 run at a time.
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,6 +20,8 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long a client has to finish its TLS handshake.
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+/// Handshakes in progress at most; further connections wait in the kernel's backlog.
+const MAX_HANDSHAKES: usize = 1024;
 
 /// Errors reading a certificate or key.
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +80,12 @@ impl TlsListener {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let tls = TlsAcceptor::from(config);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         let acceptor = tokio::spawn(async move {
             loop {
+                let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                    return; // the semaphore is never closed
+                };
                 let (tcp, addr) = match listener.accept().await {
                     Ok(c) => c,
                     Err(e) => {
@@ -91,6 +97,7 @@ impl TlsListener {
                 };
                 let (tls, tx) = (tls.clone(), tx.clone());
                 tokio::spawn(async move {
+                    let _permit = permit;
                     match tokio::time::timeout(HANDSHAKE_DEADLINE, tls.accept(tcp)).await {
                         Ok(Ok(stream)) => {
                             let _ = tx.send((stream, addr)).await;

@@ -450,5 +450,40 @@ async fn reports_alert_the_exchanges_they_reach() {
         assert_eq!(st, 404);
     }
     assert_eq!(hooks["bitmarket"].lock().unwrap().verified.len(), 1);
+    let (_, alerts_before) = get(&http, &format!("{base}/api/alerts"), &tokens["coinhaven"]).await;
+    server.stop();
+
+    // A restarted node traces the stored reports again: the same findings, and no new
+    // alert or webhook delivery for what was already reported.
+    let node = Node::open(&data).await.unwrap();
+    let config = ServerConfig {
+        watch: chainwatch_server::watch::WatchConfig {
+            poll: Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let server = chainwatch_server::spawn(node, config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = server.url();
+    wait_for_chain_view(&server).await;
+    let again = wait_traced(&http, &base, &rid, &tokens["agency"]).await;
+    assert_eq!(again["trace"]["endpoints"], tr["trace"]["endpoints"]);
+    assert_eq!(
+        again["reached"], tr["reached"],
+        "the author still sees whom it reached"
+    );
+    wait_traced(&http, &base, &red_id, &tokens["agency"]).await;
+    let (st, _) = get(
+        &http,
+        &format!("{base}/api/reports/{red_id}/trace"),
+        &tokens["bitmarket"],
+    )
+    .await;
+    assert_eq!(st, 404, "the restored RED trace stays hidden");
+    let (_, alerts_after) = get(&http, &format!("{base}/api/alerts"), &tokens["coinhaven"]).await;
+    assert_eq!(alerts_after, alerts_before);
+    assert_eq!(hooks["bitmarket"].lock().unwrap().verified.len(), 1);
     server.stop();
 }

@@ -44,6 +44,7 @@ use chainwatch_forensics::screening::{Findings, ScreenItem, Screener};
 use chainwatch_forensics::sources::{incident_refs, resolve_sources};
 use chainwatch_forensics::taint::{self, Service, TraceOptions, TraceResult};
 use chainwatch_intel::policy::{can_read, ObjectAccess, Reader};
+use chainwatch_intel::report::THEFT_EXTENSION_ID;
 use chainwatch_intel::tlp::Tlp;
 use chainwatch_intel::TagStore;
 use chainwatch_types::{AddrKey, Chain};
@@ -140,6 +141,9 @@ pub struct TraceState {
     findings: Option<Findings>,
 }
 
+/// Most reports per organisation whose traces are restored at start.
+const RESTORE_MAX: usize = 1_000_000;
+
 /// The watcher: background traces, alerts, screening.
 pub struct Watch {
     data: PathBuf,
@@ -210,9 +214,12 @@ impl Watch {
         });
         let w = self.clone();
         let poller = tokio::spawn(async move {
+            // The chain view first, so that restored reports are traced at once.
+            w.clone().refresh().await;
+            w.restore().await;
             loop {
-                w.clone().refresh().await;
                 tokio::time::sleep(w.cfg.poll).await;
+                w.clone().refresh().await;
             }
         });
         if let Ok(mut t) = self.tasks.lock() {
@@ -309,6 +316,76 @@ impl Watch {
             .unwrap_or_default();
         for id in ids {
             let _ = self.queue.send(id);
+        }
+    }
+
+    /// Queues every stored report that carries the theft extension, as [`Watch::submit`]
+    /// did when it was filed: the watcher keeps its trace states in memory, so after a
+    /// restart it would otherwise neither show nor update the traces of earlier reports.
+    /// Each report is read as its author sees it (authors see all of their reports).
+    async fn restore(&self) {
+        let orgs = match self.store.orgs().await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "reading organisations to restore traces");
+                return;
+            }
+        };
+        let mut restored = 0;
+        for org in orgs {
+            let reader = reader_of(&org);
+            let reports = match self
+                .store
+                .reports(Some(reader.clone()), None, RESTORE_MAX)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, org = %org.name, "reading reports to restore traces");
+                    continue;
+                }
+            };
+            for rep in reports.into_iter().filter(|r| r.author_org == org.id) {
+                if self.state(&rep.id).is_some() {
+                    continue; // filed since the start
+                }
+                let objects = match self
+                    .store
+                    .report_objects(&rep.id, Some(reader.clone()))
+                    .await
+                {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::error!(error = %e, report = %rep.id, "reading a report to restore its trace");
+                        continue;
+                    }
+                };
+                let theft = objects
+                    .iter()
+                    .filter(|o| o.stix_type == "incident")
+                    .find_map(|o| {
+                        let v: Value = serde_json::from_str(&o.body).ok()?;
+                        let ext = v.get("extensions")?.get(THEFT_EXTENSION_ID)?;
+                        Some(ext.clone())
+                    });
+                let Some(theft) = theft else { continue };
+                self.submit(Job {
+                    report: rep.id.clone(),
+                    theft,
+                    access: ObjectAccess {
+                        level: rep.tlp,
+                        author_org: org.id,
+                        author_communities: reader.communities.clone(),
+                        recipients: rep.recipients.clone(),
+                    },
+                    meta: json!({"title": rep.title, "victim": rep.summary["victim"],
+                                 "actor": rep.actor}),
+                });
+                restored += 1;
+            }
+        }
+        if restored > 0 {
+            tracing::info!(reports = restored, "traces of stored reports queued");
         }
     }
 

@@ -486,11 +486,18 @@ pub fn bench_taxii(
             .map(|x| (x / unit * 10.0).round() / 10.0)
             .collect::<Vec<_>>()
     };
+    let get_cell = |r: f64| {
+        if get {
+            format!("{r:.0}")
+        } else {
+            "n/a".to_string()
+        }
+    };
     let human = format!(
         "TAXII 2.1, {} objects, {} per POST, pages of {} (loopback); chainwatch: median of {} runs\n\
          {:<12} {:>14} {:>14}\n\
-         {:<12} {:>14.0} {:>14.0}\n\
-         {:<12} {:>14.0} {:>14.0}\n\
+         {:<12} {:>14.0} {:>14}\n\
+         {:<12} {:>14.0} {:>14}\n\
          {:<12} {:>14} {:>14}\n\
          chainwatch POST, each run (thousand objects/s): {:?}\n\
          rss MB (before, after POST[, after GET, after a 2nd GET]): {:?}; after each run: {:?}{}",
@@ -503,10 +510,10 @@ pub fn bench_taxii(
         "paged GET",
         "chainwatch",
         f.chainwatch.post_objects_per_s,
-        f.chainwatch.get_objects_per_s,
+        get_cell(f.chainwatch.get_objects_per_s),
         "medallion",
         m.post_objects_per_s,
-        m.get_objects_per_s,
+        get_cell(m.get_objects_per_s),
         "ratio",
         ratio(f.post_ratio),
         ratio(f.get_ratio),

@@ -81,7 +81,8 @@ pub struct BenchFigures {
     /// chainwatch ÷ medallion, GET.
     pub get_ratio: Option<f64>,
     /// Resident memory of this process (server + bench client), MB, in the first run:
-    /// before loading, after POST, after GET, after a second full GET pass.
+    /// before loading, after POST, and (unless GET is skipped) after GET and after a second
+    /// full GET pass.
     pub rss_mb: Vec<f64>,
     /// Resident memory at the end of each run, MB.
     pub rss_mb_after_runs: Vec<f64>,

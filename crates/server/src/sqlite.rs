@@ -246,14 +246,17 @@ impl SqliteStore {
         .map_err(|e| StoreError::Db(format!("task: {e}")))?
     }
 
-    /// Runs `f` on a reader connection on the calling thread: for the point look-ups every
-    /// request starts with (credentials, collection), which read a few cached pages in
-    /// microseconds, less than handing them to the blocking pool and back takes.
-    fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let conn = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
-        let conn = match conn {
-            Some(c) => c,
-            None => open_conn(&self.inner.path).map_err(db)?,
+    /// Runs `f` on a pooled reader connection on the calling thread: for the point look-ups
+    /// every request starts with (credentials, collection), which read a few cached pages in
+    /// microseconds, less than handing them to the blocking pool and back takes. Opening a
+    /// connection is file I/O, so without a free pooled one `f` goes to the blocking pool.
+    async fn read_now<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let Some(conn) = self.inner.readers.lock().ok().and_then(|mut p| p.pop()) else {
+            return self.read(f).await;
         };
         let out = f(&conn);
         if let Ok(mut p) = self.inner.readers.lock() {
@@ -410,7 +413,8 @@ type StoredVersion = (String, i64, String);
 /// or for objects without a version the same content) and returns what happened to each.
 ///
 /// The versions already stored are looked up for the whole slice in one statement (the
-/// keys of its ids through `rarray`, see [`open_writer`]), not one query per object; rows
+/// keys of its ids through `rarray`, a module the writer's connection loads), not one query
+/// per object; rows
 /// inserted earlier in the same transaction are seen by it, and duplicates within the slice
 /// are caught by the map it fills.
 fn insert_objects(
@@ -469,6 +473,12 @@ fn insert_objects(
     let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
     for o in objects {
         let key = o.id_key;
+        debug_assert_eq!(
+            key,
+            id_key(&o.info.id),
+            "NewObject::id_key of {}",
+            o.info.id
+        );
         let date_added = t;
         let (version, version_us) = match (&o.info.version, o.info.version_us) {
             (Some(v), Some(us)) => {
@@ -991,20 +1001,22 @@ impl IntelStore for SqliteStore {
     }
 
     async fn principal_by_token(&self, sha256_hex: &str) -> StoreResult<Option<Principal>> {
-        self.read_now(|c| {
+        let h = sha256_hex.to_string();
+        self.read_now(move |c| {
             let uid: Option<i64> = c
                 .prepare_cached("SELECT user_id FROM tokens WHERE token_sha256 = ? AND revoked = 0")
-                .and_then(|mut s| s.query_row([sha256_hex], |r| r.get(0)).optional())
+                .and_then(|mut s| s.query_row([h], |r| r.get(0)).optional())
                 .map_err(db)?;
             match uid {
                 Some(u) => load_principal(c, u),
                 None => Ok(None),
             }
         })
+        .await
     }
 
     async fn principal_by_user(&self, user_id: i64) -> StoreResult<Option<Principal>> {
-        self.read_now(|c| load_principal(c, user_id))
+        self.read_now(move |c| load_principal(c, user_id)).await
     }
 
     async fn create_collection(&self, new: NewCollection) -> StoreResult<Collection> {
@@ -1042,7 +1054,9 @@ impl IntelStore for SqliteStore {
     }
 
     async fn collection(&self, id: &str) -> StoreResult<Option<Collection>> {
-        self.read_now(|c| Ok(load_collections(c, Some(id))?.pop()))
+        let id = id.to_string();
+        self.read_now(move |c| Ok(load_collections(c, Some(&id))?.pop()))
+            .await
     }
 
     async fn add_objects(

@@ -19,7 +19,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 /// How long a client has to finish its TLS handshake.
-const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
 /// Handshakes in progress at most; further connections wait in the kernel's backlog.
 const MAX_HANDSHAKES: usize = 1024;
 

@@ -319,8 +319,8 @@ impl Watch {
         }
     }
 
-    /// Queues every stored report that carries the theft extension, as [`Watch::submit`]
-    /// did when it was filed: the watcher keeps its trace states in memory, so after a
+    /// Queues every stored theft report (not raw bundles) with its theft extension, as
+    /// [`Watch::submit`] did when it was filed: the watcher keeps its trace states in memory, so after a
     /// restart it would otherwise neither show nor update the traces of earlier reports.
     /// Each report is read as its author sees it (authors see all of their reports).
     async fn restore(&self) {
@@ -345,7 +345,12 @@ impl Watch {
                     continue;
                 }
             };
-            for rep in reports.into_iter().filter(|r| r.author_org == org.id) {
+            // Theft reports only: `submit` traces those, not raw STIX bundles (whose
+            // incident, if any, may be marked apart from the report's row).
+            let theirs = reports
+                .into_iter()
+                .filter(|r| r.author_org == org.id && r.summary["kind"] == "theft");
+            for rep in theirs {
                 if self.state(&rep.id).is_some() {
                     continue; // filed since the start
                 }

@@ -200,3 +200,69 @@ async fn truncated_audit_log_is_detected() {
         "{c:?}"
     );
 }
+
+/// The trace status of report `id` as the author sees it on `base`.
+async fn trace_status(w: &World, base: &str, id: &str) -> String {
+    let (s, b) = w
+        .get(&format!("{base}/api/reports/{id}/trace"), "author")
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    v["status"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_resumes_the_traces_of_theft_reports_only() {
+    let w = world(Default::default()).await;
+    let theft = chainwatch_server::client::submit_report(
+        &w.server.url(),
+        &w.tokens["author"],
+        &report("APT38", "GREEN"),
+        None,
+    )
+    .await
+    .unwrap();
+    let theft_id = theft["id"].as_str().unwrap().to_string();
+    // The same incident filed again as a raw STIX bundle under new ids: raw bundles are not
+    // traced when filed, so they must not be after a restart either.
+    let (s, b) = w
+        .get(&w.url(&format!("/api/reports/{theft_id}/bundle")), "author")
+        .await;
+    assert_eq!(s, 200);
+    let text = b.replace(theft_id.trim_start_matches("incident--"), &uuid_v4());
+    let mut bundle: Value = serde_json::from_str(&text).unwrap();
+    for o in bundle["objects"].as_array_mut().unwrap() {
+        o.as_object_mut()
+            .unwrap()
+            .remove(chainwatch_intel::signing::SIGNATURE_PROPERTY);
+    }
+    bundle["id"] = json!(format!("bundle--{}", uuid_v4()));
+    assert!(text.contains(THEFT_EXTENSION_ID));
+    let raw = chainwatch_server::client::submit_report(
+        &w.server.url(),
+        &w.tokens["author"],
+        &bundle,
+        None,
+    )
+    .await
+    .unwrap();
+    let raw_id = raw["id"].as_str().unwrap().to_string();
+    assert_eq!(trace_status(&w, &w.server.url(), &raw_id).await, "none");
+
+    // A second node on the same data directory (no chain: traces end "skipped").
+    let node = chainwatch_server::Node::open(w.dir.path()).await.unwrap();
+    let again = chainwatch_server::spawn(node, Default::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    while trace_status(&w, &again.url(), &theft_id).await != "skipped" {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "the theft report was not queued again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(trace_status(&w, &again.url(), &raw_id).await, "none");
+    again.stop();
+}

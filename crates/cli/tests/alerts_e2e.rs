@@ -4,7 +4,7 @@
 //! RED report alerts nobody outside its named recipients.
 
 mod common;
-use chainwatch_server::{Node, ServerConfig};
+use chainwatch_server::Node;
 use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -173,20 +173,9 @@ async fn reports_alert_the_exchanges_they_reach() {
     ] {
         tokens.insert(name.to_string(), analyst_org(&node, name, kind).await);
     }
-    let config = ServerConfig {
-        watch: chainwatch_server::watch::WatchConfig {
-            poll: Duration::from_millis(100),
-            webhook_backoff: Duration::from_millis(50),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let server = chainwatch_server::spawn(node, config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = serve_watching(node).await;
     let base = server.url();
     let http = reqwest::Client::new();
-    wait_for_chain_view(&server).await;
 
     // Exchanges register their hot wallets (and the victim its own).
     for name in reached.iter().copied().chain([uninvolved]) {
@@ -455,19 +444,8 @@ async fn reports_alert_the_exchanges_they_reach() {
 
     // A restarted node traces the stored reports again: the same findings, and no new
     // alert or webhook delivery for what was already reported.
-    let node = Node::open(&data).await.unwrap();
-    let config = ServerConfig {
-        watch: chainwatch_server::watch::WatchConfig {
-            poll: Duration::from_millis(100),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let server = chainwatch_server::spawn(node, config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = serve_watching(Node::open(&data).await.unwrap()).await;
     let base = server.url();
-    wait_for_chain_view(&server).await;
     let again = wait_traced(&http, &base, &rid, &tokens["agency"]).await;
     assert_eq!(again["trace"]["endpoints"], tr["trace"]["endpoints"]);
     assert_eq!(

@@ -88,6 +88,24 @@ pub fn prepared(
     (s, data)
 }
 
+/// Serves `node` on a free port with a watcher that polls the chain every 100 ms and
+/// retries webhooks after 50 ms, once its chain view is loaded.
+pub async fn serve_watching(node: chainwatch_server::Node) -> chainwatch_server::Running {
+    let config = chainwatch_server::ServerConfig {
+        watch: chainwatch_server::watch::WatchConfig {
+            poll: std::time::Duration::from_millis(100),
+            webhook_backoff: std::time::Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let server = chainwatch_server::spawn(node, config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    wait_for_chain_view(&server).await;
+    server
+}
+
 /// Waits until the server has traced report `id` and returns its trace state.
 pub async fn wait_traced(http: &reqwest::Client, base: &str, id: &str, tok: &str) -> Value {
     let t = std::time::Instant::now();

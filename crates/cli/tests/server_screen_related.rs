@@ -4,12 +4,11 @@
 //! address, tx or cluster, only within the reader's clearance).
 
 mod common;
-use chainwatch_server::{Node, ServerConfig};
+use chainwatch_server::Node;
 use common::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
 
 async fn call(http: &reqwest::Client, url: &str, tok: &str, body: Option<Value>) -> (u16, Value) {
     let r = match body {
@@ -52,19 +51,9 @@ async fn screening_and_correlation_respect_clearance() {
     ] {
         tokens.insert(name, analyst_org(&node, name, kind).await);
     }
-    let config = ServerConfig {
-        watch: chainwatch_server::watch::WatchConfig {
-            poll: Duration::from_millis(100),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let server = chainwatch_server::spawn(node, config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = serve_watching(node).await;
     let base = server.url();
     let http = reqwest::Client::new();
-    wait_for_chain_view(&server).await;
 
     // Report A: the heist (GREEN). Report B: the same theft's first output reported again by
     // the FIU (GREEN) — shares txs and addresses with A. Report C: RED to the agency only.

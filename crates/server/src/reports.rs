@@ -305,18 +305,8 @@ pub async fn submit(
     let id = record.id.clone();
     let title = record.title.clone();
     let tlp = record.tlp;
-    let job = (!theft_ext.is_null()).then(|| crate::watch::Job {
-        report: record.id.clone(),
-        theft: theft_ext.clone(),
-        access: chainwatch_intel::policy::ObjectAccess {
-            level: record.tlp,
-            author_org: pr.org_id,
-            author_communities: pr.communities.clone(),
-            recipients: record.recipients.clone(),
-        },
-        meta: json!({"title": record.title, "victim": record.summary["victim"],
-                     "actor": record.actor}),
-    });
+    let job = (!theft_ext.is_null())
+        .then(|| crate::watch::Job::for_report(&record, theft_ext.clone(), pr.communities.clone()));
     st.node
         .store
         .add_objects(

@@ -34,7 +34,7 @@
 //! * The reporting organisation sees which organisations were reached
 //!   (`GET /api/reports/{id}/trace`, `reached`); other readers do not.
 
-use crate::store::{AlertRecord, DeliveryRecord, IntelStore, Org};
+use crate::store::{AlertRecord, DeliveryRecord, IntelStore, Org, ReportRecord};
 use chainwatch_chain::store::{store_dir, Commit, Store};
 use chainwatch_forensics::cluster::{cluster_dir, ClusterStore};
 use chainwatch_forensics::explain::AddrOutputs;
@@ -114,6 +114,24 @@ pub struct Job {
     pub access: ObjectAccess,
     /// Title, victim, actor (for cleared organisations).
     pub meta: Value,
+}
+
+impl Job {
+    /// The trace job of theft report `rep` (its incident's theft extension `theft`), whose
+    /// author organisation belongs to `author_communities`.
+    pub fn for_report(rep: &ReportRecord, theft: Value, author_communities: Vec<i64>) -> Job {
+        Job {
+            report: rep.id.clone(),
+            theft,
+            access: ObjectAccess {
+                level: rep.tlp,
+                author_org: rep.author_org,
+                author_communities,
+                recipients: rep.recipients.clone(),
+            },
+            meta: json!({"title": rep.title, "victim": rep.summary["victim"], "actor": rep.actor}),
+        }
+    }
 }
 
 /// A report's trace state.
@@ -374,18 +392,7 @@ impl Watch {
                         Some(ext.clone())
                     });
                 let Some(theft) = theft else { continue };
-                self.submit(Job {
-                    report: rep.id.clone(),
-                    theft,
-                    access: ObjectAccess {
-                        level: rep.tlp,
-                        author_org: org.id,
-                        author_communities: reader.communities.clone(),
-                        recipients: rep.recipients.clone(),
-                    },
-                    meta: json!({"title": rep.title, "victim": rep.summary["victim"],
-                                 "actor": rep.actor}),
-                });
+                self.submit(Job::for_report(&rep, theft, reader.communities.clone()));
                 restored += 1;
             }
         }

@@ -1213,6 +1213,28 @@ impl IntelStore for SqliteStore {
         .await
     }
 
+    async fn theft_reports_unfiltered(&self) -> StoreResult<Vec<ReportRecord>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT r.id, r.collection_id, r.title, r.tlp, r.author_org, og.name, r.actor, \
+                     r.created, r.summary FROM reports r JOIN orgs og ON og.id = r.author_org \
+                     WHERE json_extract(r.summary, '$.kind') = 'theft' ORDER BY r.created, r.id",
+                )
+                .map_err(db)?;
+            let mut out: Vec<ReportRecord> = st
+                .query_map([], row_report)
+                .map_err(db)?
+                .collect::<Result<_, _>>()
+                .map_err(db)?;
+            for r in &mut out {
+                load_report_recipients(c, r)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn reports(
         &self,
         reader: Option<Reader>,

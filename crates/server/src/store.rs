@@ -631,6 +631,10 @@ pub trait IntelStore: Send + Sync + 'static {
     async fn put_status(&self, status: StatusRecord) -> StoreResult<()>;
     /// A status resource.
     async fn status(&self, id: &str) -> StoreResult<Option<StatusRecord>>;
+    /// Every organisation's theft reports (not raw bundles), oldest first, whoever may
+    /// read them: for the watcher, which traces each under the report's own access. Never
+    /// answer a request with it.
+    async fn theft_reports_unfiltered(&self) -> StoreResult<Vec<ReportRecord>>;
     /// Reports visible to the reader, newest first, optionally matching text.
     async fn reports(
         &self,

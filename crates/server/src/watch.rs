@@ -159,9 +159,6 @@ pub struct TraceState {
     findings: Option<Findings>,
 }
 
-/// Most reports per organisation whose traces are restored at start.
-const RESTORE_MAX: usize = 1_000_000;
-
 /// The watcher: background traces, alerts, screening.
 pub struct Watch {
     data: PathBuf,
@@ -338,63 +335,51 @@ impl Watch {
     }
 
     /// Queues every stored theft report (not raw bundles) with its theft extension, as
-    /// [`Watch::submit`] did when it was filed: the watcher keeps its trace states in memory, so after a
-    /// restart it would otherwise neither show nor update the traces of earlier reports.
-    /// Each report is read as its author sees it (authors see all of their reports).
+    /// [`Watch::submit`] did when it was filed: the watcher keeps its trace states in memory,
+    /// so after a restart it would otherwise neither show nor update the traces of earlier
+    /// reports. Each report's objects are read as its author sees them (all of them).
     async fn restore(&self) {
-        let orgs = match self.store.orgs().await {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(error = %e, "reading organisations to restore traces");
-                return;
-            }
-        };
+        let (orgs, reports) =
+            match tokio::try_join!(self.store.orgs(), self.store.theft_reports_unfiltered()) {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading reports to restore their traces");
+                    return;
+                }
+            };
+        let orgs: HashMap<i64, Org> = orgs.into_iter().map(|o| (o.id, o)).collect();
         let mut restored = 0;
-        for org in orgs {
-            let reader = reader_of(&org);
-            let reports = match self
+        for rep in reports {
+            let Some(author) = orgs.get(&rep.author_org) else {
+                continue;
+            };
+            if self.state(&rep.id).is_some() {
+                continue; // filed since the start
+            }
+            // The report's objects as its author sees them (all of them).
+            let reader = reader_of(author);
+            let objects = match self
                 .store
-                .reports(Some(reader.clone()), None, RESTORE_MAX)
+                .report_objects(&rep.id, Some(reader.clone()))
                 .await
             {
-                Ok(r) => r,
+                Ok(o) => o,
                 Err(e) => {
-                    tracing::error!(error = %e, org = %org.name, "reading reports to restore traces");
+                    tracing::error!(error = %e, report = %rep.id, "reading a report to restore its trace");
                     continue;
                 }
             };
-            // Theft reports only: `submit` traces those, not raw STIX bundles (whose
-            // incident, if any, may be marked apart from the report's row).
-            let theirs = reports
-                .into_iter()
-                .filter(|r| r.author_org == org.id && r.summary["kind"] == "theft");
-            for rep in theirs {
-                if self.state(&rep.id).is_some() {
-                    continue; // filed since the start
-                }
-                let objects = match self
-                    .store
-                    .report_objects(&rep.id, Some(reader.clone()))
-                    .await
-                {
-                    Ok(o) => o,
-                    Err(e) => {
-                        tracing::error!(error = %e, report = %rep.id, "reading a report to restore its trace");
-                        continue;
-                    }
-                };
-                let theft = objects
-                    .iter()
-                    .filter(|o| o.stix_type == "incident")
-                    .find_map(|o| {
-                        let v: Value = serde_json::from_str(&o.body).ok()?;
-                        let ext = v.get("extensions")?.get(THEFT_EXTENSION_ID)?;
-                        Some(ext.clone())
-                    });
-                let Some(theft) = theft else { continue };
-                self.submit(Job::for_report(&rep, theft, reader.communities.clone()));
-                restored += 1;
-            }
+            let theft = objects
+                .iter()
+                .filter(|o| o.stix_type == "incident")
+                .find_map(|o| {
+                    let v: Value = serde_json::from_str(&o.body).ok()?;
+                    let ext = v.get("extensions")?.get(THEFT_EXTENSION_ID)?;
+                    Some(ext.clone())
+                });
+            let Some(theft) = theft else { continue };
+            self.submit(Job::for_report(&rep, theft, reader.communities));
+            restored += 1;
         }
         if restored > 0 {
             tracing::info!(reports = restored, "traces of stored reports queued");

@@ -218,6 +218,22 @@ async fn reports_go_over_https_to_a_server_the_client_trusts() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // TAXII discovery names its API root with the scheme the client used.
+    let discovery: Value = trusting
+        .get(format!("{base}/taxii2/"))
+        .header("Accept", "application/taxii+json;version=2.1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["default"],
+        format!("{base}/taxii2/root/"),
+        "{discovery}"
+    );
+
     let file = dir.path().join("report.json");
     std::fs::write(&file, report().to_string()).unwrap();
     let out = submit(&data, &file, &base, &token, Some(&ca));

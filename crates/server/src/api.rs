@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub default_page: usize,
     /// Background tracing, alerts, screening.
     pub watch: crate::watch::WatchConfig,
+    /// Whether clients reach the server over HTTPS (set by [`crate::serve`] and
+    /// [`crate::spawn_tls`]): the TAXII discovery resource names its API root with it.
+    pub https: bool,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +41,7 @@ impl Default for ServerConfig {
             max_page: 1000,
             default_page: 100,
             watch: crate::watch::WatchConfig::default(),
+            https: false,
         }
     }
 }

@@ -53,6 +53,10 @@ pub async fn serve(
     listen: SocketAddr,
     tls: Option<Arc<tls::ServerConfig>>,
 ) -> std::io::Result<()> {
+    let config = ServerConfig {
+        https: tls.is_some(),
+        ..config
+    };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %listener.local_addr()?, scheme, "chainwatch serving");
@@ -140,6 +144,10 @@ async fn start(
     listen: SocketAddr,
     tls: Option<Arc<tls::ServerConfig>>,
 ) -> std::io::Result<Running> {
+    let config = ServerConfig {
+        https: tls.is_some(),
+        ..config
+    };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let st = state(node, config);

@@ -93,7 +93,9 @@ async fn begin(st: &Shared, headers: &HeaderMap) -> Result<Option<Principal>, Ap
     caller(st, headers).await.map_err(ApiError::taxii)
 }
 
-fn base_url(headers: &HeaderMap) -> String {
+/// `http(s)://HOST` as the client addressed this server (empty without a sane Host).
+fn base_url(headers: &HeaderMap, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
     headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -101,7 +103,7 @@ fn base_url(headers: &HeaderMap) -> String {
             h.chars()
                 .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
         })
-        .map(|h| format!("http://{h}"))
+        .map(|h| format!("{scheme}://{h}"))
         .unwrap_or_default()
 }
 
@@ -109,7 +111,7 @@ fn base_url(headers: &HeaderMap) -> String {
 #[utoipa::path(get, path = "/taxii2/", tag = "taxii", responses((status = 200, description = "Discovery resource")))]
 pub async fn discovery(State(st): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
     begin(&st, &headers).await?;
-    let root = format!("{}{API_ROOT}", base_url(&headers));
+    let root = format!("{}{API_ROOT}", base_url(&headers, st.config.https));
     let body = json!({
         "title": "chainwatch",
         "description": "chainwatch exchange of theft reports (STIX 2.1, TLP 2.0)",

@@ -1,13 +1,15 @@
 """Drives a live chainwatch server with the real TAXII 2.1 client (taxii2-client) and
 checks exported bundles with stix2-validator.
 
-Environment: CHAINWATCH_URL (http://127.0.0.1:PORT), CHAINWATCH_USER, CHAINWATCH_PASSWORD,
+Environment: CHAINWATCH_URL (http://127.0.0.1:PORT or https://…), CHAINWATCH_CA (the PEM
+certificate authority to trust for https), CHAINWATCH_USER, CHAINWATCH_PASSWORD,
 CHAINWATCH_TOKEN (bearer, for /api/reports), CHAINWATCH_OTHER_USER/CHAINWATCH_OTHER_PASSWORD
 (a second organisation of the community). Run with pytest or as a script (exit code 1 on
 failure).
 """
 import json
 import os
+import ssl
 import sys
 import urllib.request
 import uuid
@@ -24,6 +26,9 @@ PASSWORD = os.environ.get("CHAINWATCH_PASSWORD", "")
 TOKEN = os.environ.get("CHAINWATCH_TOKEN", "")
 OTHER_USER = os.environ.get("CHAINWATCH_OTHER_USER", "")
 OTHER_PASSWORD = os.environ.get("CHAINWATCH_OTHER_PASSWORD", "")
+CA = os.environ.get("CHAINWATCH_CA") or True
+# urllib's TLS context for the REST calls (the taxii2-client gets `verify=CA`).
+URLLIB_CONTEXT = ssl.create_default_context(cafile=CA) if CA is not True else None
 
 GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
 RED = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"
@@ -43,10 +48,12 @@ def indicator(i, marking=GREEN, modified="2025-01-01T00:00:00.000Z"):
 
 
 def collection(user=None, password=None):
-    server = Server(URL + "/taxii2/", user=user or USER, password=password or PASSWORD)
+    server = Server(URL + "/taxii2/", user=user or USER, password=password or PASSWORD, verify=CA)
     assert server.title == "chainwatch"
     roots = server.api_roots
     assert len(roots) == 1 and server.default is not None
+    # The API root is named with the scheme the client used (https stays https).
+    assert server.default.url.startswith(URL + "/"), server.default.url
     root = server.default
     assert "application/taxii+json;version=2.1" in root.versions
     assert root.max_content_length > 0
@@ -158,12 +165,12 @@ def test_exported_bundles_pass_stix2_validator():
     req = urllib.request.Request(URL + "/api/reports", data=json.dumps(report).encode(),
                                  headers={"Content-Type": "application/json",
                                           "Authorization": "Bearer " + TOKEN}, method="POST")
-    with urllib.request.urlopen(req) as r:
+    with urllib.request.urlopen(req, context=URLLIB_CONTEXT) as r:
         assert r.status == 201
         out = json.load(r)
     req = urllib.request.Request(URL + "/api/reports/%s/bundle" % out["id"],
                                  headers={"Authorization": "Bearer " + TOKEN})
-    with urllib.request.urlopen(req) as r:
+    with urllib.request.urlopen(req, context=URLLIB_CONTEXT) as r:
         bundle = json.load(r)
     types = {o["type"] for o in bundle["objects"]}
     assert {"incident", "identity", "cryptocurrency-wallet", "relationship", "marking-definition",

@@ -1,7 +1,7 @@
 //! Test-only server: sets up a node (organisation, user, token; optional MISP galaxy),
 //! prints the credentials as one JSON line, then serves until killed.
 //!
-//! `cargo run --release -p chainwatch-server --example testserver -- --data DIR [--listen 127.0.0.1:0] [--galaxy DIR]`
+//! `cargo run --release -p chainwatch-server --example testserver -- --data DIR [--listen 127.0.0.1:0] [--galaxy DIR] [--tls-cert PEM --tls-key PEM]`
 
 #![allow(clippy::print_stdout)]
 
@@ -14,12 +14,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut data = None;
     let mut listen = "127.0.0.1:0".to_string();
     let mut galaxy = None;
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--data" => data = args.next(),
             "--listen" => listen = args.next().ok_or("--listen needs a value")?,
             "--galaxy" => galaxy = args.next(),
+            "--tls-cert" => tls_cert = args.next(),
+            "--tls-key" => tls_key = args.next(),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -39,7 +42,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create_user(&other.name, "py-other-user", Role::Analyst, None)
         .await?;
     let collection = node.community_collection.clone();
-    let running = chainwatch_server::spawn(node, ServerConfig::default(), listen.parse()?).await?;
+    let running = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = chainwatch_server::tls::server_config(cert.as_ref(), key.as_ref())?;
+            chainwatch_server::spawn_tls(node, ServerConfig::default(), listen.parse()?, tls)
+                .await?
+        }
+        (None, None) => {
+            chainwatch_server::spawn(node, ServerConfig::default(), listen.parse()?).await?
+        }
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     let line = serde_json::json!({
         "url": running.url(), "user": user.name, "password": password, "token": token,
         "other_user": other_user.name, "other_password": other_password,

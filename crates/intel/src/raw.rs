@@ -85,18 +85,26 @@ macro_rules! scalars_give {
     };
 }
 
+/// Each visitor here is also its own seed: it reads whatever value comes
+/// (`deserialize_any`) and keeps its settings (`escapes`) for the values inside.
+macro_rules! seed_is_visitor {
+    ($t:ty) => {
+        impl<'de> DeserializeSeed<'de> for $t {
+            type Value = <$t as Visitor<'de>>::Value;
+
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    };
+}
+
 #[derive(Clone, Copy)]
 struct EnvelopeVisitor {
     escapes: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for EnvelopeVisitor {
-    type Value = Option<Vec<Posted<'de>>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(EnvelopeVisitor);
 
 impl<'de> Visitor<'de> for EnvelopeVisitor {
     type Value = Option<Vec<Posted<'de>>>;
@@ -133,13 +141,7 @@ struct ObjectList {
     escapes: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for ObjectList {
-    type Value = Option<Vec<Posted<'de>>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(ObjectList);
 
 impl<'de> Visitor<'de> for ObjectList {
     type Value = Option<Vec<Posted<'de>>>;
@@ -297,13 +299,7 @@ struct ObjectVisitor {
     escapes: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for ObjectVisitor {
-    type Value = Option<RawObject<'de>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(ObjectVisitor);
 
 impl<'de> Visitor<'de> for ObjectVisitor {
     type Value = Option<RawObject<'de>>;
@@ -438,13 +434,7 @@ fn value_is_plain(raw: &str, escapes: bool) -> bool {
 #[derive(Clone, Copy)]
 struct Plain;
 
-impl<'de> DeserializeSeed<'de> for Plain {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(Plain);
 
 impl<'de> Visitor<'de> for Plain {
     type Value = ();

@@ -45,53 +45,39 @@ pub fn state(node: Node, config: ServerConfig) -> api::Shared {
     })
 }
 
-/// Serves until Ctrl-C / SIGTERM: HTTPS with `tls` (see [`tls::server_config`]),
-/// plain HTTP without.
+/// Serves until Ctrl-C / SIGTERM (requests in flight then finish): HTTPS with `tls`
+/// (see [`tls::server_config`]), plain HTTP without.
 pub async fn serve(
     node: Node,
     config: ServerConfig,
     listen: SocketAddr,
     tls: Option<Arc<tls::ServerConfig>>,
 ) -> std::io::Result<()> {
-    let config = ServerConfig {
-        https: tls.is_some(),
-        ..config
+    let mut running = start(node, config, listen, tls, shutdown_signal()).await?;
+    tracing::info!(address = %running.addr, scheme = running.scheme, "chainwatch serving");
+    let served = (&mut running.task)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    running.state.watch.stop();
+    served
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
     };
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(address = %listener.local_addr()?, scheme, "chainwatch serving");
-    let st = state(node, config);
-    st.watch.start();
-    let app = api::router(st);
-    let shutdown = async {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let term = async {
-            if let Ok(mut s) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                s.recv().await;
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-        tracing::info!("shutting down");
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
     };
-    match tls {
-        Some(tls) => {
-            axum::serve(tls::TlsListener::new(listener, tls)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
 }
 
 /// A server running on a background task.
@@ -102,7 +88,7 @@ pub struct Running {
     scheme: &'static str,
     /// Its state.
     pub state: api::Shared,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
@@ -125,7 +111,7 @@ pub async fn spawn(
     config: ServerConfig,
     listen: SocketAddr,
 ) -> std::io::Result<Running> {
-    start(node, config, listen, None).await
+    start(node, config, listen, None, std::future::pending()).await
 }
 
 /// [`spawn`], serving HTTPS with `tls`.
@@ -135,14 +121,16 @@ pub async fn spawn_tls(
     listen: SocketAddr,
     tls: Arc<tls::ServerConfig>,
 ) -> std::io::Result<Running> {
-    start(node, config, listen, Some(tls)).await
+    start(node, config, listen, Some(tls), std::future::pending()).await
 }
 
+/// Binds `listen` and serves on a task of its own until `shutdown` completes.
 async fn start(
     node: Node,
     config: ServerConfig,
     listen: SocketAddr,
     tls: Option<Arc<tls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Running> {
     let config = ServerConfig {
         https: tls.is_some(),
@@ -158,11 +146,15 @@ async fn start(
         Some(tls) => {
             let listener = tls::TlsListener::new(listener, tls)?;
             tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
             })
         }
         None => tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
         }),
     };
     Ok(Running {

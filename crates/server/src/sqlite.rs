@@ -97,6 +97,24 @@ struct Inner {
     checkpoint: SyncSender<()>,
 }
 
+impl Inner {
+    /// A pooled reader connection, if one is free.
+    fn pooled_reader(&self) -> Option<Connection> {
+        self.readers.lock().ok().and_then(|mut p| p.pop())
+    }
+
+    /// Runs `f` on `conn`, then puts `conn` back in the pool (unless the pool is full).
+    fn read_on<T>(&self, conn: Connection, f: impl FnOnce(&Connection) -> T) -> T {
+        let out = f(&conn);
+        if let Ok(mut p) = self.readers.lock() {
+            if p.len() < POOL_MAX {
+                p.push(conn);
+            }
+        }
+        out
+    }
+}
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -229,18 +247,11 @@ impl SqliteStore {
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = inner.readers.lock().ok().and_then(|mut p| p.pop());
-            let conn = match conn {
+            let conn = match inner.pooled_reader() {
                 Some(c) => c,
                 None => open_conn(&inner.path).map_err(db)?,
             };
-            let out = f(&conn);
-            if let Ok(mut p) = inner.readers.lock() {
-                if p.len() < POOL_MAX {
-                    p.push(conn);
-                }
-            }
-            out
+            inner.read_on(conn, f)
         })
         .await
         .map_err(|e| StoreError::Db(format!("task: {e}")))?
@@ -255,16 +266,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let Some(conn) = self.inner.readers.lock().ok().and_then(|mut p| p.pop()) else {
-            return self.read(f).await;
-        };
-        let out = f(&conn);
-        if let Ok(mut p) = self.inner.readers.lock() {
-            if p.len() < POOL_MAX {
-                p.push(conn);
-            }
+        match self.inner.pooled_reader() {
+            Some(conn) => self.inner.read_on(conn, f),
+            None => self.read(f).await,
         }
-        out
     }
 
     /// Runs `f` in a write transaction in the blocking pool.
@@ -773,6 +778,24 @@ fn load_report_recipients(c: &Connection, rep: &mut ReportRecord) -> StoreResult
     Ok(())
 }
 
+/// The start of every report query: the columns [`row_report`] reads.
+const SELECT_REPORTS: &str = "SELECT r.id, r.collection_id, r.title, r.tlp, r.author_org, \
+     og.name, r.actor, r.created, r.summary FROM reports r JOIN orgs og ON og.id = r.author_org";
+
+/// Runs a report query (`SELECT_REPORTS …`) and loads each report's recipients.
+fn query_reports(c: &Connection, sql: &str, args: Vec<Sql>) -> StoreResult<Vec<ReportRecord>> {
+    let mut st = c.prepare_cached(sql).map_err(db)?;
+    let mut out: Vec<ReportRecord> = st
+        .query_map(params_from_iter(args), row_report)
+        .map_err(db)?
+        .collect::<Result<_, _>>()
+        .map_err(db)?;
+    for r in &mut out {
+        load_report_recipients(c, r)?;
+    }
+    Ok(out)
+}
+
 fn row_report(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRecord> {
     Ok(ReportRecord {
         id: r.get(0)?,
@@ -1215,22 +1238,11 @@ impl IntelStore for SqliteStore {
 
     async fn theft_reports_unfiltered(&self) -> StoreResult<Vec<ReportRecord>> {
         self.read(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT r.id, r.collection_id, r.title, r.tlp, r.author_org, og.name, r.actor, \
-                     r.created, r.summary FROM reports r JOIN orgs og ON og.id = r.author_org \
-                     WHERE json_extract(r.summary, '$.kind') = 'theft' ORDER BY r.created, r.id",
-                )
-                .map_err(db)?;
-            let mut out: Vec<ReportRecord> = st
-                .query_map([], row_report)
-                .map_err(db)?
-                .collect::<Result<_, _>>()
-                .map_err(db)?;
-            for r in &mut out {
-                load_report_recipients(c, r)?;
-            }
-            Ok(out)
+            let sql = format!(
+                "{SELECT_REPORTS} WHERE json_extract(r.summary, '$.kind') = 'theft' \
+                 ORDER BY r.created, r.id"
+            );
+            query_reports(c, &sql, Vec::new())
         })
         .await
     }
@@ -1243,10 +1255,7 @@ impl IntelStore for SqliteStore {
     ) -> StoreResult<Vec<ReportRecord>> {
         self.read(move |c| {
             let mut args = Vec::new();
-            let mut sql = String::from(
-                "SELECT r.id, r.collection_id, r.title, r.tlp, r.author_org, og.name, r.actor, r.created, r.summary \
-                 FROM reports r JOIN orgs og ON og.id = r.author_org WHERE ",
-            );
+            let mut sql = format!("{SELECT_REPORTS} WHERE ");
             sql.push_str(&visible(
                 "r",
                 "id",
@@ -1267,16 +1276,7 @@ impl IntelStore for SqliteStore {
             }
             sql.push_str(" ORDER BY r.created DESC, r.id LIMIT ?");
             args.push(Sql::Integer(limit as i64));
-            let mut st = c.prepare_cached(&sql).map_err(db)?;
-            let mut out: Vec<ReportRecord> = st
-                .query_map(params_from_iter(args), row_report)
-                .map_err(db)?
-                .collect::<Result<_, _>>()
-                .map_err(db)?;
-            for r in &mut out {
-                load_report_recipients(c, r)?;
-            }
-            Ok(out)
+            query_reports(c, &sql, args)
         })
         .await
     }
@@ -1286,21 +1286,17 @@ impl IntelStore for SqliteStore {
         self.read(move |c| {
             let mut args = vec![Sql::Text(id)];
             let sql = format!(
-                "SELECT r.id, r.collection_id, r.title, r.tlp, r.author_org, og.name, r.actor, r.created, r.summary \
-                 FROM reports r JOIN orgs og ON og.id = r.author_org WHERE r.id = ? AND {}",
-                visible("r", "id", "report_recipients", "report_id", reader.as_ref(), &mut args)
+                "{SELECT_REPORTS} WHERE r.id = ? AND {}",
+                visible(
+                    "r",
+                    "id",
+                    "report_recipients",
+                    "report_id",
+                    reader.as_ref(),
+                    &mut args
+                )
             );
-            let rep = c
-                .query_row(&sql, params_from_iter(args), row_report)
-                .optional()
-                .map_err(db)?;
-            match rep {
-                Some(mut r) => {
-                    load_report_recipients(c, &mut r)?;
-                    Ok(Some(r))
-                }
-                None => Ok(None),
-            }
+            Ok(query_reports(c, &sql, args)?.pop())
         })
         .await
     }

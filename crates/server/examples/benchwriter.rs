@@ -1,0 +1,124 @@
+//! The SQLite store's single writer alone (no HTTP, no validation): milliseconds per
+//! TAXII-sized write of 500 objects like `bench taxii`'s (objects, status resource, audit
+//! entry, commit), and the WAL bytes a commit adds, as the store grows.
+//!
+//! `cargo run --release -p chainwatch-server --example benchwriter -- [REQUESTS]` (default 200,
+//! i.e. 100,000 objects; prints the median of each window of 40 requests).
+
+#![allow(clippy::print_stdout)]
+
+use chainwatch_intel::audit::AuditEvent;
+use chainwatch_intel::signing::NodeKey;
+use chainwatch_intel::stix::ObjectInfo;
+use chainwatch_intel::tlp::Tlp;
+use chainwatch_server::sqlite::{id_key, SqliteStore};
+use chainwatch_server::store::{Feed, IntelStore, NewObject, NewStatus};
+use std::sync::Arc;
+use std::time::Instant;
+
+const PER_REQUEST: usize = 500;
+const WINDOW: usize = 40;
+
+/// One bench indicator, as `bench taxii` posts it (compact, as the server stores it).
+fn indicator(i: usize) -> NewObject {
+    let id = format!("indicator--{}", uuid::Uuid::new_v4());
+    let body = serde_json::json!({
+        "type": "indicator", "spec_version": "2.1", "id": id,
+        "created": "2025-01-01T00:00:00.000Z", "modified": "2025-01-01T00:00:00.000Z",
+        "name": format!("attacker wallet {i}"),
+        "description": "Address that received stolen funds in a simulated heist",
+        "pattern": format!("[cryptocurrency-wallet:value = 'bc1qbench{i:08}']"),
+        "pattern_type": "stix", "valid_from": "2025-01-01T00:00:00Z",
+        "labels": ["malicious-activity"],
+        "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
+    })
+    .to_string();
+    NewObject {
+        id_key: id_key(&id),
+        info: ObjectInfo {
+            id,
+            ty: "indicator".into(),
+            spec_version: "2.1".into(),
+            version: Some("2025-01-01T00:00:00.000Z".into()),
+            version_us: Some(1_735_689_600_000_000),
+        },
+        tlp: Tlp::Green,
+        recipients: Vec::new(),
+        recipient_refs: Vec::new(),
+        body,
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let requests: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(200);
+    let dir = std::env::temp_dir().join(format!("chainwatch-benchwriter-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join("intel.sqlite");
+    let wal = dir.join("intel.sqlite-wal");
+    let store = Arc::new(SqliteStore::open(
+        &db,
+        Arc::new(NodeKey::from_seed(&[7; 32])),
+    )?);
+    let mut ms = Vec::new();
+    let mut wal_growth = Vec::new();
+    for r in 0..requests {
+        let objects: Vec<NewObject> = (0..PER_REQUEST)
+            .map(|i| indicator(r * PER_REQUEST + i))
+            .collect();
+        let ids: Vec<serde_json::Value> =
+            objects.iter().map(|o| o.info.id.clone().into()).collect();
+        let wal_before = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let (feed, fed) = std::sync::mpsc::channel();
+        let t = Instant::now();
+        let writing = store.clone().add_objects_fed(
+            "bench".into(),
+            1,
+            fed,
+            NewStatus {
+                id: uuid::Uuid::new_v4().to_string(),
+                org_id: 1,
+                request_timestamp: "2025-01-01T00:00:00.000Z".into(),
+            },
+        );
+        // Slices as the TAXII handler sends them while it validates.
+        let mut rest = objects;
+        let mut first = true;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(if first { 16 } else { 128 }));
+            feed.send(Feed::Objects(std::mem::replace(&mut rest, tail)))?;
+            first = false;
+        }
+        feed.send(Feed::End(AuditEvent {
+            actor: "bench".into(),
+            org: None,
+            action: "taxii.add".into(),
+            target: "bench".into(),
+            detail: serde_json::json!({"count": PER_REQUEST, "ids": ids}),
+        }))?;
+        writing.await?.ok_or("the write was rolled back")?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let wal_after = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        // The log restarts from its top after a checkpoint: only growth is a commit's size.
+        if wal_after > wal_before {
+            wal_growth.push((wal_after - wal_before) as f64 / 1024.0);
+        }
+        if ms.len() % WINDOW == 0 {
+            let mut w = ms[ms.len() - WINDOW..].to_vec();
+            w.sort_by(f64::total_cmp);
+            println!(
+                "{:>7} objects: writer median {:.2} ms per {PER_REQUEST} objects (last {WINDOW} writes); last WAL growth {:.0} KiB",
+                ms.len() * PER_REQUEST,
+                w[WINDOW / 2],
+                wal_growth.last().copied().unwrap_or(0.0)
+            );
+        }
+    }
+    drop(store);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

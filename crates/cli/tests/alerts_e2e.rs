@@ -382,12 +382,23 @@ async fn reports_alert_the_exchanges_they_reach() {
         assert_eq!(h.bad_signatures, 0);
         assert_eq!(h.verified[0]["alert"]["report"], rid.as_str(), "{name}");
     }
-    let (_, d) = get(
-        &http,
-        &format!("{base}/api/webhooks/deliveries"),
-        &tokens["coinhaven"],
-    )
-    .await;
+    // The server logs a delivery once the receiver has answered, a moment after the
+    // receiver counted it.
+    let t = Instant::now();
+    let d = loop {
+        let (_, d) = get(
+            &http,
+            &format!("{base}/api/webhooks/deliveries"),
+            &tokens["coinhaven"],
+        )
+        .await;
+        if d["deliveries"].as_array().is_some_and(|l| l.len() >= 3)
+            || t.elapsed() > Duration::from_secs(10)
+        {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let log = d["deliveries"].as_array().unwrap();
     let attempts: Vec<(u64, Option<u64>)> = log
         .iter()

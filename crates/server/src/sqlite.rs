@@ -1,8 +1,9 @@
 //! [`IntelStore`] on an embedded SQLite database (`DATA/intel.sqlite`, WAL mode).
 //!
-//! One writer connection behind a mutex (SQLite has one writer at a time anyway) and a
-//! small pool of reader connections that WAL lets run beside it; every call runs on
-//! tokio's blocking pool. Schema changes are numbered SQL files applied in order and
+//! One writer connection on a thread of its own that runs the writes in the order they
+//! come (SQLite has one writer at a time anyway), and a small pool of reader connections
+//! that WAL lets run beside it on tokio's blocking pool (or, for point look-ups, on the
+//! request's thread). Schema changes are numbered SQL files applied in order and
 //! recorded in `PRAGMA user_version`. Visibility is pushed into the SQL (see
 //! [`visible`]), mirroring `chainwatch_intel::policy::can_read`.
 
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::future::Future;
 use std::time::Duration;
 
 const MIGRATIONS: &[&str] = &[
@@ -88,13 +90,35 @@ struct Writer {
     last_added: i64,
 }
 
+/// A write waiting for the writer thread.
+type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
+
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Writer>,
+    /// The writer thread's queue; the thread ends when this is dropped.
+    writes: Mutex<std::sync::mpsc::Sender<WriteJob>>,
     readers: Mutex<Vec<Connection>>,
     key: Arc<NodeKey>,
-    /// Wakes the checkpointer after a commit.
+}
+
+/// Runs the writes on their own thread, one transaction each, in the order they were
+/// queued: a thread that is always there, so a request's write starts at once instead
+/// of waiting for a thread of the blocking pool. After each commit it wakes the
+/// checkpointer. Stops when the queue's sender is dropped.
+fn spawn_writer(
+    mut writer: Writer,
     checkpoint: SyncSender<()>,
+) -> std::io::Result<std::sync::mpsc::Sender<WriteJob>> {
+    let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            for job in rx {
+                job(&mut writer);
+                let _ = checkpoint.try_send(());
+            }
+        })?;
+    Ok(tx)
 }
 
 impl Inner {
@@ -228,13 +252,17 @@ impl SqliteStore {
              PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
         ))
         .map_err(db)?;
+        let writes = spawn_writer(
+            Writer { conn, last_added },
+            spawn_checkpointer(path.to_path_buf()),
+        )
+        .map_err(|e| StoreError::Db(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                writer: Mutex::new(Writer { conn, last_added }),
+                writes: Mutex::new(writes),
                 readers: Mutex::new(Vec::new()),
                 key,
-                checkpoint: spawn_checkpointer(path.to_path_buf()),
             }),
         })
     }
@@ -272,7 +300,7 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `f` in a write transaction in the blocking pool.
+    /// Runs `f` in a write transaction on the writer thread.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -283,51 +311,70 @@ impl SqliteStore {
             .and_then(|v| v.ok_or_else(|| StoreError::Db("write abandoned".into())))
     }
 
-    /// Runs `f` in a write transaction in the blocking pool, committing when it answers
+    /// Runs `f` in a write transaction on the writer thread, committing when it answers
     /// `Some` and rolling back when it answers `None` (or fails).
     async fn write_or_not<T, F>(&self, f: F) -> StoreResult<Option<T>>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<Option<T>> + Send + 'static,
     {
-        self.start_write(f)
-            .await
-            .map_err(|e| StoreError::Db(format!("task: {e}")))?
+        self.start_write(f).await
     }
 
-    /// [`SqliteStore::write_or_not`], started at once on the blocking pool.
-    fn start_write<T, F>(&self, f: F) -> tokio::task::JoinHandle<StoreResult<Option<T>>>
+    /// [`SqliteStore::write_or_not`], queued at once: the write runs (and commits) even
+    /// if the returned future is dropped.
+    fn start_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<Option<T>> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut w = inner
-                .writer
-                .lock()
-                .map_err(|_| StoreError::Db("writer lock poisoned".into()))?;
-            let Writer { conn, last_added } = &mut *w;
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db)?;
-            let before = *last_added;
-            match f(&tx, last_added, &inner.key) {
-                Ok(Some(v)) => {
-                    tx.commit().map_err(db)?;
-                    let _ = inner.checkpoint.try_send(());
-                    Ok(Some(v))
-                }
-                Ok(None) => {
-                    *last_added = before;
-                    Ok(None)
-                }
-                Err(e) => {
-                    *last_added = before;
-                    Err(e)
-                }
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let key = self.inner.key.clone();
+        let job: WriteJob = Box::new(move |w: &mut Writer| {
+            let _ = done.send(run_write(w, &key, f));
+        });
+        let queued = self
+            .inner
+            .writes
+            .lock()
+            .map_err(|_| StoreError::Db("writer queue poisoned".into()))
+            .and_then(|q| {
+                q.send(job)
+                    .map_err(|_| StoreError::Db("the writer thread has stopped".into()))
+            });
+        async move {
+            queued?;
+            answer
+                .await
+                .map_err(|_| StoreError::Db("the writer thread has stopped".into()))?
+        }
+    }
+}
+
+/// Runs `f` in an immediate transaction on the writer's connection: commits when it
+/// answers `Some`, rolls back (and restores the last date added) otherwise.
+fn run_write<T>(
+    w: &mut Writer,
+    key: &NodeKey,
+    f: impl FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<Option<T>>,
+) -> StoreResult<Option<T>> {
+    let Writer { conn, last_added } = w;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let before = *last_added;
+    match f(&tx, last_added, key) {
+        Ok(Some(v)) => match tx.commit() {
+            Ok(()) => Ok(Some(v)),
+            Err(e) => {
+                *last_added = before;
+                Err(db(e))
             }
-        })
+        },
+        other => {
+            *last_added = before;
+            other
+        }
     }
 }
 
@@ -1165,11 +1212,7 @@ impl IntelStore for SqliteStore {
             // The sender went away without `End`: roll back.
             Ok(None)
         });
-        Box::pin(async move {
-            writing
-                .await
-                .map_err(|e| StoreError::Db(format!("task: {e}")))?
-        })
+        Box::pin(writing)
     }
 
     async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>> {

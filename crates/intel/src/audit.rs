@@ -92,31 +92,106 @@ pub fn entry_hash(
     detail: &Value,
     prev_hash: &str,
 ) -> String {
-    // Written member by member in canonical order (action, actor, detail, org, prev, seq,
-    // target, time) rather than through a cloned document: the detail of a write lists
-    // every id it stored.
-    let mut doc = String::with_capacity(256);
-    doc.push_str("{\"action\":");
-    write_string(&mut doc, action);
-    doc.push_str(",\"actor\":");
-    write_string(&mut doc, actor);
-    doc.push_str(",\"detail\":");
-    write_value(&mut doc, detail);
-    doc.push_str(",\"org\":");
-    match org {
-        Some(o) => write_string(&mut doc, o),
-        None => doc.push_str("null"),
+    let mut canonical = String::new();
+    write_value(&mut canonical, detail);
+    Fields {
+        seq,
+        time,
+        actor,
+        org,
+        action,
+        target,
+        prev_hash,
     }
-    doc.push_str(",\"prev\":");
-    write_string(&mut doc, prev_hash);
-    doc.push_str(",\"seq\":");
-    write_number(&mut doc, &seq.into());
-    doc.push_str(",\"target\":");
-    write_string(&mut doc, target);
-    doc.push_str(",\"time\":");
-    write_string(&mut doc, time);
-    doc.push('}');
-    hex::encode(Sha256::digest(doc.as_bytes()))
+    .hash(&canonical)
+}
+
+/// The fields of an entry besides its detail.
+struct Fields<'a> {
+    seq: i64,
+    time: &'a str,
+    actor: &'a str,
+    org: Option<&'a str>,
+    action: &'a str,
+    target: &'a str,
+    prev_hash: &'a str,
+}
+
+impl Fields<'_> {
+    /// [`entry_hash`] with the detail already in canonical form. The document is hashed
+    /// piece by piece, members in canonical order (action, actor, detail, org, prev, seq,
+    /// target, time), never assembled: the detail of a write lists every id it stored.
+    fn hash(&self, detail_canonical: &str) -> String {
+        let mut h = Sha256::new();
+        let mut piece = String::with_capacity(160);
+        piece.push_str("{\"action\":");
+        write_string(&mut piece, self.action);
+        piece.push_str(",\"actor\":");
+        write_string(&mut piece, self.actor);
+        piece.push_str(",\"detail\":");
+        h.update(piece.as_bytes());
+        h.update(detail_canonical.as_bytes());
+        piece.clear();
+        piece.push_str(",\"org\":");
+        match self.org {
+            Some(o) => write_string(&mut piece, o),
+            None => piece.push_str("null"),
+        }
+        piece.push_str(",\"prev\":");
+        write_string(&mut piece, self.prev_hash);
+        piece.push_str(",\"seq\":");
+        write_number(&mut piece, &self.seq.into());
+        piece.push_str(",\"target\":");
+        write_string(&mut piece, self.target);
+        piece.push_str(",\"time\":");
+        write_string(&mut piece, self.time);
+        piece.push('}');
+        h.update(piece.as_bytes());
+        hex::encode(h.finalize())
+    }
+}
+
+/// An event with its detail already written out, as stored (`detail_json`) and as
+/// hashed (`detail_canonical`): the request's thread does this for the big details (a
+/// TAXII write lists every id), leaving the store's single writer only the hash.
+#[derive(Clone, Debug)]
+pub struct PreparedEvent {
+    /// The event.
+    pub event: AuditEvent,
+    /// Its detail as compact JSON.
+    pub detail_json: String,
+    /// Its detail in canonical JSON (RFC 8785).
+    pub detail_canonical: String,
+}
+
+impl From<AuditEvent> for PreparedEvent {
+    fn from(event: AuditEvent) -> Self {
+        let mut detail_canonical = String::new();
+        write_value(&mut detail_canonical, &event.detail);
+        PreparedEvent {
+            detail_json: event.detail.to_string(),
+            detail_canonical,
+            event,
+        }
+    }
+}
+
+impl PreparedEvent {
+    /// The hash of the event chained after `prev_hash` as entry `seq` at `time` (the
+    /// same as [`entry_hash`] of the entry).
+    pub fn hash(&self, seq: i64, time: &str, prev_hash: &str) -> String {
+        let e = &self.event;
+        Fields {
+            seq,
+            time,
+            actor: &e.actor,
+            org: e.org.as_deref(),
+            action: &e.action,
+            target: &e.target,
+            prev_hash,
+        }
+        .hash(&self.detail_canonical)
+    }
 }
 
 /// The last entry as the server records it.
@@ -206,6 +281,36 @@ pub fn verify_chain(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_prepared_event_hashes_as_its_entry_does() {
+        // Keys out of order, non-ASCII text, a float and an escape: the prepared detail
+        // must be the canonical form, not serde's.
+        let event = AuditEvent {
+            actor: "ålice \"a\"".into(),
+            org: None,
+            action: "taxii.add".into(),
+            target: "c1".into(),
+            detail: json!({"z": 1.50, "ids": ["a\u{1}b", "é"], "a": {"y": null, "b": true}}),
+        };
+        let entry = event
+            .clone()
+            .chain(1, "2025-01-01T00:00:07.000Z".into(), GENESIS);
+        let prepared = PreparedEvent::from(event);
+        assert_eq!(
+            prepared.hash(1, "2025-01-01T00:00:07.000Z", GENESIS),
+            entry.hash
+        );
+        assert_ne!(
+            prepared.hash(2, "2025-01-01T00:00:07.000Z", GENESIS),
+            entry.hash
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&prepared.detail_json).unwrap(),
+            entry.detail
+        );
+        assert_eq!(verify_chain(&[entry], None), Ok(1));
+    }
 
     fn log(n: i64) -> Vec<AuditEntry> {
         let mut prev = GENESIS.to_string();

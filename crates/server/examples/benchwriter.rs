@@ -7,7 +7,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use chainwatch_intel::audit::AuditEvent;
+use chainwatch_intel::audit::{AuditEvent, PreparedEvent};
 use chainwatch_intel::signing::NodeKey;
 use chainwatch_intel::stix::ObjectInfo;
 use chainwatch_intel::tlp::Tlp;
@@ -93,13 +93,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             feed.send(Feed::Objects(std::mem::replace(&mut rest, tail)))?;
             first = false;
         }
-        feed.send(Feed::End(AuditEvent {
+        feed.send(Feed::End(PreparedEvent::from(AuditEvent {
             actor: "bench".into(),
             org: None,
             action: "taxii.add".into(),
             target: "bench".into(),
             detail: serde_json::json!({"count": PER_REQUEST, "ids": ids}),
-        }))?;
+        })))?;
         writing.await?.ok_or("the write was rolled back")?;
         ms.push(t.elapsed().as_secs_f64() * 1e3);
         let wal_after = std::fs::metadata(&wal).map_or(0, |m| m.len());

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod entity_api;
+pub mod key_filter;
 pub mod node;
 pub mod reports;
 pub mod sqlite;

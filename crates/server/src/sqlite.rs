@@ -7,9 +7,10 @@
 //! recorded in `PRAGMA user_version`. Visibility is pushed into the SQL (see
 //! [`visible`]), mirroring `chainwatch_intel::policy::can_read`.
 
+use crate::key_filter::KeyFilter;
 use crate::store::*;
 use async_trait::async_trait;
-use chainwatch_intel::audit::{AuditEntry, AuditEvent, AuditHead, GENESIS};
+use chainwatch_intel::audit::{AuditEntry, AuditEvent, AuditHead, PreparedEvent, GENESIS};
 use chainwatch_intel::policy::Reader;
 use chainwatch_intel::signing::NodeKey;
 use chainwatch_intel::stix::{format_timestamp_us, now_timestamp};
@@ -17,11 +18,10 @@ use chainwatch_intel::tlp::Tlp;
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::future::Future;
 use std::time::Duration;
 
 const MIGRATIONS: &[&str] = &[
@@ -85,9 +85,18 @@ fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
+/// The writer thread's connection and what it keeps between writes.
 struct Writer {
     conn: Connection,
+    state: WriteState,
+}
+
+/// What the writer keeps between writes.
+struct WriteState {
+    /// The last `date_added` given (µs; every object gets a later one).
     last_added: i64,
+    /// The id keys stored (see [`KeyFilter`]).
+    keys: KeyFilter,
 }
 
 /// A write waiting for the writer thread.
@@ -237,7 +246,6 @@ impl SqliteStore {
             tx.commit().map_err(db)?;
         }
         conn.execute_batch("PRAGMA foreign_keys = ON").map_err(db)?;
-        rusqlite::vtab::array::load_module(&conn).map_err(db)?;
         let last_added: i64 = conn
             .query_row(
                 "SELECT COALESCE(MAX(date_added), 0) FROM objects",
@@ -253,7 +261,13 @@ impl SqliteStore {
         ))
         .map_err(db)?;
         let writes = spawn_writer(
-            Writer { conn, last_added },
+            Writer {
+                state: WriteState {
+                    last_added,
+                    keys: load_key_filter(&conn)?,
+                },
+                conn,
+            },
             spawn_checkpointer(path.to_path_buf()),
         )
         .map_err(|e| StoreError::Db(format!("cannot start the writer thread: {e}")))?;
@@ -304,9 +318,9 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<T> + Send + 'static,
     {
-        self.write_or_not(move |tx, last_added, key| f(tx, last_added, key).map(Some))
+        self.write_or_not(move |tx, state, key| f(tx, state, key).map(Some))
             .await
             .and_then(|v| v.ok_or_else(|| StoreError::Db("write abandoned".into())))
     }
@@ -316,7 +330,9 @@ impl SqliteStore {
     async fn write_or_not<T, F>(&self, f: F) -> StoreResult<Option<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<Option<T>> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
+            + Send
+            + 'static,
     {
         self.start_write(f).await
     }
@@ -326,7 +342,9 @@ impl SqliteStore {
     fn start_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<Option<T>> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
+            + Send
+            + 'static,
     {
         let (done, answer) = tokio::sync::oneshot::channel();
         let key = self.inner.key.clone();
@@ -356,23 +374,24 @@ impl SqliteStore {
 fn run_write<T>(
     w: &mut Writer,
     key: &NodeKey,
-    f: impl FnOnce(&Transaction<'_>, &mut i64, &NodeKey) -> StoreResult<Option<T>>,
+    f: impl FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>,
 ) -> StoreResult<Option<T>> {
-    let Writer { conn, last_added } = w;
+    let Writer { conn, state } = w;
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db)?;
-    let before = *last_added;
-    match f(&tx, last_added, key) {
+    // Keys added by a write that is rolled back stay in the filter: harmless "maybe"s.
+    let before = state.last_added;
+    match f(&tx, state, key) {
         Ok(Some(v)) => match tx.commit() {
             Ok(()) => Ok(Some(v)),
             Err(e) => {
-                *last_added = before;
+                state.last_added = before;
                 Err(db(e))
             }
         },
         other => {
-            *last_added = before;
+            state.last_added = before;
             other
         }
     }
@@ -416,7 +435,7 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-fn append_audit(tx: &Transaction<'_>, key: &NodeKey, ev: AuditEvent) -> StoreResult<()> {
+fn append_audit(tx: &Transaction<'_>, key: &NodeKey, ev: PreparedEvent) -> StoreResult<()> {
     let (seq, prev): (i64, String) = tx
         .query_row(
             "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -426,29 +445,29 @@ fn append_audit(tx: &Transaction<'_>, key: &NodeKey, ev: AuditEvent) -> StoreRes
         .optional()
         .map_err(db)?
         .unwrap_or((0, GENESIS.to_string()));
-    let e = ev.chain(seq + 1, now_timestamp(), &prev);
+    let seq = seq + 1;
+    let time = now_timestamp();
+    let hash = ev.hash(seq, &time, &prev);
+    let e = ev.event;
     tx.prepare_cached(
         "INSERT INTO audit (seq, time, actor, org, action, target, detail, prev_hash, hash) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .and_then(|mut s| {
         s.execute(params![
-            e.seq,
-            e.time,
+            seq,
+            time,
             e.actor,
             e.org,
             e.action,
             e.target,
-            e.detail.to_string(),
-            e.prev_hash,
-            e.hash
+            ev.detail_json,
+            prev,
+            hash
         ])
     })
     .map_err(db)?;
-    let head = AuditHead {
-        seq: e.seq,
-        hash: e.hash.clone(),
-    };
+    let head = AuditHead { seq, hash };
     let head_json = serde_json::to_string(&head).unwrap_or_default();
     let sig = key.sign_bytes(head_json.as_bytes());
     let value = serde_json::json!({"head": head, "signature": sig}).to_string();
@@ -458,60 +477,39 @@ fn append_audit(tx: &Transaction<'_>, key: &NodeKey, ev: AuditEvent) -> StoreRes
     Ok(())
 }
 
-/// A stored version of an object, found by its (id key, version): its id, row and version.
-type StoredVersion = (String, i64, String);
-
 /// Inserts objects (skipping those already present: the same collection, id and version,
-/// or for objects without a version the same content) and returns what happened to each.
+/// or for objects without a version the same content), giving each the next `date_added`
+/// after `state.last_added`.
 ///
-/// The versions already stored are looked up for the whole slice in one statement (the
-/// keys of its ids through `rarray`, a module the writer's connection loads), not one query
-/// per object; rows
-/// inserted earlier in the same transaction are seen by it, and duplicates within the slice
-/// are caught by the map it fills.
+/// An object is looked up before it is inserted only if the writer's key filter says
+/// its id key may be stored already (see [`KeyFilter`]): new objects, nearly all of them,
+/// cost no look-up. Look-ups see the rows inserted earlier in the same transaction, so
+/// duplicates within one write are caught too.
 fn insert_objects(
     tx: &Transaction<'_>,
-    last_added: &mut i64,
+    state: &mut WriteState,
     collection: &str,
     author_org: i64,
     objects: &[NewObject],
 ) -> StoreResult<Vec<AddOutcome>> {
     let mut out = Vec::with_capacity(objects.len());
-    let mut t = now_us().max(*last_added + 1);
-    let mut stored: HashMap<(i64, i64), Vec<StoredVersion>> = HashMap::new();
-    {
-        let mut find_versions = tx
-            .prepare_cached(
-                "SELECT id_key, version_us, stix_id, seq, version FROM objects \
-                 WHERE id_key IN rarray(?1) AND +collection_id = ?2",
-            )
-            .map_err(db)?;
-        let keys = std::rc::Rc::new(
-            objects
-                .iter()
-                .map(|o| Sql::Integer(o.id_key))
-                .collect::<Vec<_>>(),
-        );
-        let rows = find_versions
-            .query_map(params![keys, collection], |r| {
-                Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?, r.get(4)?)))
-            })
-            .map_err(db)?;
-        for row in rows {
-            let (k, v) = row.map_err(db)?;
-            stored.entry(k).or_default().push(v);
-        }
-    }
+    let mut t = now_us().max(state.last_added + 1);
     let mut ins = tx
         .prepare_cached(
             "INSERT INTO objects (collection_id, stix_id, id_key, stix_type, spec_version, version, \
              version_us, date_added, tlp, author_org, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .map_err(db)?;
+    let mut find_version = tx
+        .prepare_cached(
+            "SELECT seq, version FROM objects WHERE id_key = ? AND version_us = ? \
+             AND collection_id = ? AND stix_id = ? LIMIT 1",
+        )
+        .map_err(db)?;
     let mut find_body = tx
         .prepare_cached(
             "SELECT seq, version FROM objects WHERE id_key = ? AND collection_id = ? \
-             AND stix_id = ? AND body = ?",
+             AND stix_id = ? AND body = ? LIMIT 1",
         )
         .map_err(db)?;
     let mut rec = tx
@@ -531,30 +529,33 @@ fn insert_objects(
             "NewObject::id_key of {}",
             o.info.id
         );
+        let maybe_stored = state.keys.may_contain(key);
         let date_added = t;
         let (version, version_us) = match (&o.info.version, o.info.version_us) {
             (Some(v), Some(us)) => {
-                let same = stored
-                    .get(&(key, us))
-                    .and_then(|rows| rows.iter().find(|(id, _, _)| *id == o.info.id));
-                if let Some((_, seq, version)) = same {
-                    out.push(AddOutcome::Duplicate {
-                        seq: *seq,
-                        version: version.clone(),
-                    });
-                    continue;
+                if maybe_stored {
+                    let dup = find_version
+                        .query_row(params![key, us, collection, o.info.id], row)
+                        .optional()
+                        .map_err(db)?;
+                    if let Some((seq, version)) = dup {
+                        out.push(AddOutcome::Duplicate { seq, version });
+                        continue;
+                    }
                 }
                 (v.clone(), us)
             }
             _ => {
                 // Objects without a version: identical content is the same object.
-                let dup = find_body
-                    .query_row(params![key, collection, o.info.id, o.body], row)
-                    .optional()
-                    .map_err(db)?;
-                if let Some((seq, version)) = dup {
-                    out.push(AddOutcome::Duplicate { seq, version });
-                    continue;
+                if maybe_stored {
+                    let dup = find_body
+                        .query_row(params![key, collection, o.info.id, o.body], row)
+                        .optional()
+                        .map_err(db)?;
+                    if let Some((seq, version)) = dup {
+                        out.push(AddOutcome::Duplicate { seq, version });
+                        continue;
+                    }
                 }
                 (format_timestamp_us(date_added), date_added)
             }
@@ -586,18 +587,24 @@ fn insert_objects(
                 rec.execute(params![seq, org]).map_err(db)?;
             }
         }
+        state.keys.insert(key);
         t += 1;
-        if o.info.version_us.is_some() {
-            stored.entry((key, version_us)).or_default().push((
-                o.info.id.clone(),
-                seq,
-                version.clone(),
-            ));
-        }
         out.push(AddOutcome::Added { seq, version });
     }
-    *last_added = t - 1;
+    state.last_added = t - 1;
+    if state.keys.is_full() {
+        state.keys = load_key_filter(tx)?;
+    }
     Ok(out)
+}
+
+/// A key filter of every object's id key (from the index on them).
+fn load_key_filter(c: &Connection) -> StoreResult<KeyFilter> {
+    let keys: Vec<i64> = c
+        .prepare("SELECT id_key FROM objects")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(db)?;
+    Ok(KeyFilter::from_keys(&keys))
 }
 
 fn load_org(c: &Connection, where_: &str, arg: Sql) -> StoreResult<Option<Org>> {
@@ -1138,8 +1145,8 @@ impl IntelStore for SqliteStore {
         audit: AuditEvent,
     ) -> StoreResult<Vec<AddOutcome>> {
         let collection = collection.to_string();
-        self.write(move |tx, last_added, key| {
-            let out = insert_objects(tx, last_added, &collection, author_org, &objects)?;
+        self.write(move |tx, state, key| {
+            let out = insert_objects(tx, state, &collection, author_org, &objects)?;
             if let Some(rep) = report {
                 tx.execute(
                     "INSERT INTO reports (id, collection_id, title, tlp, author_org, actor, created, summary) \
@@ -1173,7 +1180,7 @@ impl IntelStore for SqliteStore {
                     link.execute(params![rep.id, o.seq()]).map_err(db)?;
                 }
             }
-            append_audit(tx, key, audit)?;
+            append_audit(tx, key, audit.into())?;
             Ok(out)
         })
         .await
@@ -1186,7 +1193,7 @@ impl IntelStore for SqliteStore {
         feed: Receiver<Feed>,
         status: NewStatus,
     ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
-        let writing = self.start_write(move |tx, last_added, key| {
+        let writing = self.start_write(move |tx, state, key| {
             let mut ids: Vec<String> = Vec::new();
             let mut outcomes = Vec::new();
             for item in feed {
@@ -1194,7 +1201,7 @@ impl IntelStore for SqliteStore {
                     Feed::Objects(objects) => {
                         outcomes.extend(insert_objects(
                             tx,
-                            last_added,
+                            state,
                             &collection,
                             author_org,
                             &objects,
@@ -1246,7 +1253,7 @@ impl IntelStore for SqliteStore {
                     .execute("DELETE FROM objects WHERE seq = ?", [s])
                     .map_err(db)?;
             }
-            append_audit(tx, key, audit)?;
+            append_audit(tx, key, audit.into())?;
             Ok(n)
         })
         .await
@@ -1369,7 +1376,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn audit(&self, event: AuditEvent) -> StoreResult<()> {
-        self.write(move |tx, _, key| append_audit(tx, key, event))
+        self.write(move |tx, _, key| append_audit(tx, key, event.into()))
             .await
     }
 

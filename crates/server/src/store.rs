@@ -5,7 +5,7 @@
 //! [`Reader`] so it can be pushed into the query of either database).
 
 use async_trait::async_trait;
-use chainwatch_intel::audit::{AuditEntry, AuditEvent, AuditHead};
+use chainwatch_intel::audit::{AuditEntry, AuditEvent, AuditHead, PreparedEvent};
 use chainwatch_intel::policy::Reader;
 use chainwatch_intel::stix::ObjectInfo;
 use chainwatch_intel::taxii::{Cursor, Filter};
@@ -275,7 +275,7 @@ pub enum Feed {
     /// More objects, in order.
     Objects(Vec<NewObject>),
     /// Every object was sent: commit, with this audit entry.
-    End(AuditEvent),
+    End(PreparedEvent),
 }
 
 /// An object as stored.
@@ -590,7 +590,7 @@ pub trait IntelStore: Send + Sync + 'static {
             for item in feed {
                 match item {
                     Feed::Objects(o) => objects.extend(o),
-                    Feed::End(audit) => return Some((objects, audit)),
+                    Feed::End(audit) => return Some((objects, audit.event)),
                 }
             }
             None

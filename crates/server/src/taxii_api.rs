@@ -737,7 +737,7 @@ fn feed_objects(
         let _ = feed.send(Feed::Objects(chunk));
     }
     audit.detail = json!({"count": n, "ids": Value::Array(ids)});
-    let _ = feed.send(Feed::End(audit));
+    let _ = feed.send(Feed::End(audit.into()));
     Ok(n)
 }
 

@@ -1940,6 +1940,59 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 5);
+        // Reopened, the store knows its keys again (its key filter is read back).
+        drop(store);
+        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let out = store
+            .add_objects(
+                "c",
+                1,
+                vec![new_object(a, 30), new_object(b, 40)],
+                None,
+                audit(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(added(&out), [false, true]);
+    }
+
+    #[tokio::test]
+    async fn duplicates_are_found_after_the_key_filter_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let audit = || AuditEvent {
+            actor: "t".into(),
+            org: None,
+            action: "add".into(),
+            target: "c".into(),
+            detail: serde_json::Value::Null,
+        };
+        // More objects than the smallest filter is sized for: it is rebuilt larger on the way.
+        let ids: Vec<String> = (0..40_000)
+            .map(|i| format!("indicator--00000000-0000-4000-8000-{i:012}"))
+            .collect();
+        for chunk in ids.chunks(5_000) {
+            let objects = chunk.iter().map(|id| new_object(id, 1)).collect();
+            let out = store
+                .add_objects("c", 1, objects, None, audit())
+                .await
+                .unwrap();
+            assert!(out.iter().all(|o| matches!(o, AddOutcome::Added { .. })));
+        }
+        let again = ids
+            .iter()
+            .step_by(997)
+            .map(|id| new_object(id, 1))
+            .collect::<Vec<_>>();
+        let n = again.len();
+        let out = store
+            .add_objects("c", 1, again, None, audit())
+            .await
+            .unwrap();
+        assert_eq!(out.len(), n);
+        assert!(out
+            .iter()
+            .all(|o| matches!(o, AddOutcome::Duplicate { .. })));
     }
 
     #[tokio::test]

@@ -495,29 +495,38 @@ pub fn bench_taxii(
     };
     let human = format!(
         "TAXII 2.1, {} objects, {} per POST, pages of {} (loopback); chainwatch: median of {} runs\n\
-         {:<12} {:>14} {:>14}\n\
-         {:<12} {:>14.0} {:>14}\n\
-         {:<12} {:>14.0} {:>14}\n\
-         {:<12} {:>14} {:>14}\n\
-         chainwatch POST, each run (thousand objects/s): {:?}\n\
+         POST: objects/s until every object is committed; \"async\": each POST asks \
+         `Prefer: respond-async` (answered once validated, committed while the next is sent; \
+         medallion ignores it), \"sync\": answered after its commit\n\
+         {:<12} {:>14} {:>14} {:>14}\n\
+         {:<12} {:>14.0} {:>14.0} {:>14}\n\
+         {:<12} {:>14.0} {:>14.0} {:>14}\n\
+         {:<12} {:>14} {:>14} {:>14}\n\
+         chainwatch POST async, each run (thousand objects/s): {:?}\n\
+         chainwatch POST sync, each run (thousand objects/s): {:?}\n\
          rss MB (before, after POST[, after GET, after a 2nd GET]): {:?}; after each run: {:?}{}",
         f.objects,
         f.batch,
         f.page,
         f.runs,
         "objects/s",
-        "POST",
+        "POST async",
+        "POST sync",
         "paged GET",
         "chainwatch",
         f.chainwatch.post_objects_per_s,
+        f.chainwatch.post_sync_objects_per_s,
         get_cell(f.chainwatch.get_objects_per_s),
         "medallion",
         m.post_objects_per_s,
+        m.post_sync_objects_per_s,
         get_cell(m.get_objects_per_s),
         "ratio",
         ratio(f.post_ratio),
+        ratio(f.post_sync_ratio),
         ratio(f.get_ratio),
         round(&f.chainwatch_post_runs, 1000.0),
+        round(&f.chainwatch_post_sync_runs, 1000.0),
         round(&f.rss_mb, 1.0),
         round(&f.rss_mb_after_runs, 1.0),
         f.medallion_error

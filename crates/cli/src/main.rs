@@ -312,6 +312,11 @@ impl std::fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
+/// mimalloc: the TAXII writer frees on its thread what the request threads allocated,
+/// which glibc's allocator serves slowly (a third fewer objects per second on POST).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away

@@ -4,6 +4,10 @@
 
 #![allow(clippy::print_stdout)]
 
+/// The allocator the `chainwatch` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chainwatch_server::bench::{run_taxii, BenchOptions};
 
 #[tokio::main]

@@ -7,6 +7,10 @@
 
 #![allow(clippy::print_stdout)]
 
+/// The allocator the `chainwatch` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chainwatch_intel::audit::{AuditEvent, PreparedEvent};
 use chainwatch_intel::signing::NodeKey;
 use chainwatch_intel::stix::ObjectInfo;

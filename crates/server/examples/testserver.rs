@@ -5,6 +5,10 @@
 
 #![allow(clippy::print_stdout)]
 
+/// The allocator the `chainwatch` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chainwatch_server::store::Role;
 use chainwatch_server::{Node, ServerConfig};
 use std::io::Write;

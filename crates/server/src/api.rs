@@ -58,6 +58,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
+    /// TAXII writes answered before their commit (`Prefer: respond-async`).
+    pub pending: crate::pending::PendingWrites,
 }
 
 /// Handle to the state.

@@ -22,7 +22,8 @@ pub struct BenchOptions {
     /// Objects per GET page.
     pub page: usize,
     /// Times chainwatch is measured, each time with a fresh store loaded with the same
-    /// objects (the figures are the medians); medallion, which takes a minute a run, once.
+    /// objects (the figures are the medians; one run before them is not counted);
+    /// medallion, which takes a minute a run, once.
     pub runs: usize,
     /// Whether to time the paged GET too (medallion's takes a minute for 5,000 objects
     /// and grows with the square of the count).
@@ -47,8 +48,15 @@ impl Default for BenchOptions {
 /// One server's figures.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Rates {
-    /// POST objects per second.
+    /// POST objects per second, from the first request until every object is committed,
+    /// the requests asking to be answered before the commit (`Prefer: respond-async`:
+    /// chainwatch validates, answers `pending` and commits while the client sends the
+    /// next envelope; medallion ignores the preference and answers after the commit).
     pub post_objects_per_s: f64,
+    /// POST objects per second, each request answered after its commit (no preference).
+    /// For medallion the figure of the same run as `post_objects_per_s`: it answers
+    /// after the commit either way.
+    pub post_sync_objects_per_s: f64,
     /// Paged GET objects per second.
     pub get_objects_per_s: f64,
     /// Objects the paged GET returned.
@@ -70,14 +78,18 @@ pub struct BenchFigures {
     pub runs: usize,
     /// chainwatch: the medians over the runs.
     pub chainwatch: Rates,
-    /// chainwatch's POST objects/s in each run.
+    /// chainwatch's POST objects/s in each run (answered early, see [`Rates`]).
     pub chainwatch_post_runs: Vec<f64>,
+    /// chainwatch's POST objects/s in each run, answered after each commit.
+    pub chainwatch_post_sync_runs: Vec<f64>,
     /// chainwatch's paged GET objects/s in each run.
     pub chainwatch_get_runs: Vec<f64>,
     /// medallion (memory backend), when it ran.
     pub medallion: Option<Rates>,
-    /// chainwatch ÷ medallion, POST.
+    /// chainwatch ÷ medallion, POST (answered early where the server can).
     pub post_ratio: Option<f64>,
+    /// chainwatch ÷ medallion, POST answered after each commit.
+    pub post_sync_ratio: Option<f64>,
     /// chainwatch ÷ medallion, GET.
     pub get_ratio: Option<f64>,
     /// Resident memory of this process (server + bench client), MB, in the first run:
@@ -158,37 +170,119 @@ async fn warm_up(http: &reqwest::Client, objects_url: &str, auth: &str) -> Resul
     Ok(())
 }
 
-/// POSTs every envelope in turn, reading each answer; returns the seconds taken.
+/// How the POSTs ask to be answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    /// After the commit (a plain TAXII POST).
+    Committed,
+    /// As soon as the objects are validated (`Prefer: respond-async`); servers that do not
+    /// know the preference answer after the commit anyway.
+    Early,
+}
+
+/// The status resource URL of `id` on the API root of `objects_url`.
+fn status_url(objects_url: &str, id: &str) -> String {
+    let root = objects_url
+        .split_once("/collections/")
+        .map_or(objects_url, |(root, _)| root);
+    format!("{root}/status/{id}/")
+}
+
+/// Reads status `id` until it is `complete`; fails if any object failed.
+async fn wait_complete(
+    http: &reqwest::Client,
+    objects_url: &str,
+    auth: &str,
+    id: &str,
+) -> Result<(), BenchError> {
+    let url = status_url(objects_url, id);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        // Answered once the write settles (servers without `Prefer: wait` answer at once).
+        let v: Value = http
+            .get(&url)
+            .header("Authorization", auth)
+            .header("Accept", TAXII)
+            .header("Prefer", "wait=60")
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| BenchError::Http(format!("GET {url}: {e}")))?
+            .json()
+            .await
+            .map_err(|e| BenchError::Http(format!("GET {url}: {e}")))?;
+        if v["status"] == "complete" {
+            return match v["failure_count"].as_u64() {
+                Some(0) => Ok(()),
+                _ => Err(BenchError::Http(format!("{url}: objects failed: {v}"))),
+            };
+        }
+        if Instant::now() > deadline {
+            return Err(BenchError::Http(format!(
+                "{url}: still {} after 120 s",
+                v["status"]
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// POSTs every envelope in turn, reading each answer, then (for answers given before the
+/// commit) waits until every status reads complete; returns the seconds taken, from the
+/// first request until every object is committed.
 async fn post_all(
     http: &reqwest::Client,
     objects_url: &str,
     auth: &str,
     bodies: &[Bytes],
+    answer: Answer,
 ) -> Result<f64, BenchError> {
     let t = Instant::now();
+    let mut pending = Vec::new();
     for body in bodies {
-        let r = http
+        let mut req = http
             .post(objects_url)
             .header("Authorization", auth)
             .header("Accept", TAXII)
-            .header("Content-Type", TAXII)
+            .header("Content-Type", TAXII);
+        if answer == Answer::Early {
+            req = req.header("Prefer", "respond-async");
+        }
+        let r = req
             .body(body.clone())
             .send()
             .await
             .map_err(|e| BenchError::Http(e.to_string()))?;
         let s = r.status();
-        let answer = r
+        let text = r
             .bytes()
             .await
             .map_err(|e| BenchError::Http(e.to_string()))?;
         if !s.is_success() {
             return Err(BenchError::Http(format!(
                 "POST {objects_url}: {s}: {}",
-                String::from_utf8_lossy(&answer)
+                String::from_utf8_lossy(&text)
             )));
         }
+        if answer == Answer::Early {
+            let status: Value = serde_json::from_slice(&text)
+                .map_err(|e| BenchError::Http(format!("POST {objects_url}: status: {e}")))?;
+            if status["status"] != "complete" {
+                let id = status["id"].as_str().unwrap_or_default().to_string();
+                pending.push(id);
+            }
+        }
     }
-    Ok(t.elapsed().as_secs_f64())
+    // Writes commit in the order they came: once the last is complete, every object is
+    // committed (the clock stops); then each of the others is checked.
+    if let Some(last) = pending.last() {
+        wait_complete(http, objects_url, auth, last).await?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    for id in pending.iter().rev().skip(1) {
+        wait_complete(http, objects_url, auth, id).await?;
+    }
+    Ok(secs)
 }
 
 async fn drive(
@@ -201,7 +295,7 @@ async fn drive(
     get: bool,
 ) -> Result<Rates, BenchError> {
     warm_up(http, objects_url, auth).await?;
-    let post = post_all(http, objects_url, auth, bodies).await?;
+    let post = post_all(http, objects_url, auth, bodies, Answer::Early).await?;
     let (got, pages, secs) = if get {
         get_all(http, objects_url, auth, page).await?
     } else {
@@ -209,6 +303,7 @@ async fn drive(
     };
     Ok(Rates {
         post_objects_per_s: objects as f64 / post,
+        post_sync_objects_per_s: objects as f64 / post,
         get_objects_per_s: if get { got as f64 / secs } else { 0.0 },
         get_objects: got,
         pages,
@@ -343,16 +438,30 @@ async fn start_medallion(python: &str, dir: &Path, page: usize) -> Result<Medall
     }
 }
 
-/// One run of chainwatch: a fresh node loaded with `bodies` by POST, then read back by
-/// two paged GETs; returns its rates and the resident memory before loading, after POST
-/// and after each GET.
-async fn run_chainwatch(
+/// Waits until the node in `dir` has closed its database: its last connection copies the
+/// log into the database file (a few MB written and synced) and deletes it, which would
+/// otherwise run during the next measurement. The node's server must be stopped and its
+/// clients gone.
+async fn closed(dir: &TempDir) -> Result<(), BenchError> {
+    let wal = dir.path().join("intel.sqlite-wal");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while wal.exists() {
+        if Instant::now() > deadline {
+            return Err(BenchError::Io(format!(
+                "{} still open after 30 s",
+                wal.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
+/// A fresh node serving on loopback for one bench run: its server, objects URL, bearer
+/// credential, and data directory (removed with it).
+async fn fresh_server(
     opts: &BenchOptions,
-    bodies: &[Bytes],
-) -> Result<(Rates, Vec<f64>), BenchError> {
-    // A client of its own: its kept-alive connection (and with it the server's state)
-    // ends with the run.
-    let http = &reqwest::Client::new();
+) -> Result<(crate::Running, String, String, TempDir), BenchError> {
     let dir = tempfile_dir()?;
     let node = Node::open(dir.path()).await?;
     let org = node.create_org("bench-org", "exchange", &[], None).await?;
@@ -369,25 +478,51 @@ async fn run_chainwatch(
     let server = crate::spawn(node, config, "127.0.0.1:0".parse().expect("address"))
         .await
         .map_err(|e| BenchError::Io(e.to_string()))?;
-    let mut rss = vec![rss_bytes() as f64 / 1e6];
     let url = format!("{}/taxii2/root/collections/{coll}/objects/", server.url());
-    let bearer = format!("Bearer {token}");
-    warm_up(http, &url, &bearer).await?;
-    let post = post_all(http, &url, &bearer, bodies).await?;
+    Ok((server, url, format!("Bearer {token}"), dir))
+}
+
+/// One run of chainwatch: a fresh node loaded with `bodies` by POSTs answered after each
+/// commit; another fresh node loaded by POSTs answered early (see [`Rates`]), then read
+/// back by two paged GETs. Returns the rates and the resident memory before loading the
+/// second node, after its POSTs and after each GET.
+async fn run_chainwatch(
+    opts: &BenchOptions,
+    bodies: &[Bytes],
+) -> Result<(Rates, Vec<f64>), BenchError> {
+    // A client of its own for each node: its kept-alive connection (and with it the
+    // server's state) ends with the node.
+    let (sync, dir) = {
+        let http = reqwest::Client::new();
+        let (server, url, bearer, dir) = fresh_server(opts).await?;
+        warm_up(&http, &url, &bearer).await?;
+        let secs = post_all(&http, &url, &bearer, bodies, Answer::Committed).await?;
+        server.stop();
+        (secs, dir)
+    };
+    closed(&dir).await?;
+    let http = reqwest::Client::new();
+    let (server, url, bearer, dir) = fresh_server(opts).await?;
+    let mut rss = vec![rss_bytes() as f64 / 1e6];
+    warm_up(&http, &url, &bearer).await?;
+    let post = post_all(&http, &url, &bearer, bodies, Answer::Early).await?;
     rss.push(rss_bytes() as f64 / 1e6);
     let (got, pages, get) = if opts.get {
-        let read = get_all(http, &url, &bearer, opts.page).await?;
+        let read = get_all(&http, &url, &bearer, opts.page).await?;
         rss.push(rss_bytes() as f64 / 1e6);
-        let _ = get_all(http, &url, &bearer, opts.page).await?;
+        let _ = get_all(&http, &url, &bearer, opts.page).await?;
         rss.push(rss_bytes() as f64 / 1e6);
         read
     } else {
         (0, 0, 0.0)
     };
     server.stop();
+    drop(http);
+    closed(&dir).await?;
     Ok((
         Rates {
             post_objects_per_s: opts.objects as f64 / post,
+            post_sync_objects_per_s: opts.objects as f64 / sync,
             get_objects_per_s: if opts.get { got as f64 / get } else { 0.0 },
             get_objects: got,
             pages,
@@ -415,6 +550,9 @@ pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> 
     let mut runs = Vec::new();
     let mut rss = Vec::new();
     let mut rss_after_runs = Vec::new();
+    // One run first, not counted: the process's first requests and writes find cold
+    // caches (allocator, page cache of a new database file, CPU) that later runs do not.
+    run_chainwatch(opts, &bodies).await?;
     for _ in 0..opts.runs.max(1) {
         let (rates, r) = run_chainwatch(opts, &bodies).await?;
         if rss.is_empty() {
@@ -424,9 +562,11 @@ pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> 
         runs.push(rates);
     }
     let post_runs: Vec<f64> = runs.iter().map(|r| r.post_objects_per_s).collect();
+    let post_sync_runs: Vec<f64> = runs.iter().map(|r| r.post_sync_objects_per_s).collect();
     let get_runs: Vec<f64> = runs.iter().map(|r| r.get_objects_per_s).collect();
     let ours = Rates {
         post_objects_per_s: median(&post_runs),
+        post_sync_objects_per_s: median(&post_sync_runs),
         get_objects_per_s: median(&get_runs),
         get_objects: runs.iter().map(|r| r.get_objects).min().unwrap_or(0),
         pages: runs.first().map_or(0, |r| r.pages),
@@ -469,6 +609,10 @@ pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> 
         page: opts.page,
         runs: runs.len(),
         chainwatch_post_runs: post_runs,
+        chainwatch_post_sync_runs: post_sync_runs,
+        post_sync_ratio: medallion
+            .as_ref()
+            .map(|m| ours.post_sync_objects_per_s / m.post_sync_objects_per_s),
         chainwatch_get_runs: get_runs,
         rss_mb_after_runs: rss_after_runs,
         post_ratio: medallion

@@ -19,6 +19,7 @@ pub mod client;
 pub mod entity_api;
 pub mod key_filter;
 pub mod node;
+pub mod pending;
 pub mod reports;
 pub mod sqlite;
 pub mod store;
@@ -43,6 +44,7 @@ pub fn state(node: Node, config: ServerConfig) -> api::Shared {
         auth: auth::Authenticator::default(),
         config,
         metrics: api::metrics_handle(),
+        pending: pending::PendingWrites::default(),
     })
 }
 
@@ -60,6 +62,11 @@ pub async fn serve(
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     running.state.watch.stop();
+    // Writes answered early (`Prefer: respond-async`) still commit before the process ends.
+    if !running.state.pending.is_empty() {
+        tracing::info!("committing the queued TAXII writes");
+    }
+    running.state.pending.drained().await;
     served
 }
 

@@ -99,8 +99,63 @@ struct WriteState {
     keys: KeyFilter,
 }
 
+/// A write that may share its transaction with the grouped writes queued right after it.
+trait GroupedWrite: Send {
+    /// Runs within the open transaction; answers whether to keep its changes (`false`:
+    /// they are rolled back to where it began).
+    fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState, key: &NodeKey) -> bool;
+    /// Tells the caller how it ended, once its group's transaction ended (`Ok`: committed;
+    /// an error also when it never ran).
+    fn finish(self: Box<Self>, transaction: StoreResult<()>);
+}
+
 /// A write waiting for the writer thread.
-type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
+enum WriteJob {
+    /// A transaction of its own.
+    Alone(Box<dyn FnOnce(&mut Writer) + Send>),
+    /// One commit for it and the grouped writes queued right after it.
+    Grouped(Box<dyn GroupedWrite>),
+}
+
+/// A [`GroupedWrite`] of a closure like [`SqliteStore::write_or_not`]'s: kept when it
+/// answers `Some`; its caller gets that answer after the commit.
+struct GroupedClosure<T, F> {
+    f: Option<F>,
+    outcome: Option<StoreResult<Option<T>>>,
+    done: tokio::sync::oneshot::Sender<StoreResult<Option<T>>>,
+}
+
+impl<T, F> GroupedWrite for GroupedClosure<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
+        + Send
+        + 'static,
+{
+    fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState, key: &NodeKey) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let outcome = f(tx, state, key);
+        let keep = matches!(outcome, Ok(Some(_)));
+        self.outcome = Some(outcome);
+        keep
+    }
+
+    fn finish(self: Box<Self>, transaction: StoreResult<()>) {
+        let answer = match (transaction, self.outcome) {
+            // Kept and committed, or declined (its own answer either way).
+            (Ok(()), Some(outcome)) | (Err(_), Some(outcome @ (Ok(None) | Err(_)))) => outcome,
+            // Kept, but the commit failed; or it never ran.
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(StoreError::Db("the write never ran".into())),
+        };
+        let _ = self.done.send(answer);
+    }
+}
+
+/// Most writes sharing one commit.
+const MAX_GROUP: usize = 16;
 
 struct Inner {
     path: PathBuf,
@@ -110,11 +165,14 @@ struct Inner {
     key: Arc<NodeKey>,
 }
 
-/// Runs the writes on their own thread, one transaction each, in the order they were
-/// queued: a thread that is always there, so a request's write starts at once instead
-/// of waiting for a thread of the blocking pool. After each commit it wakes the
-/// checkpointer. Stops when the queue's sender is dropped.
+/// Runs the writes on their own thread in the order they were queued: a thread that is
+/// always there, so a request's write starts at once instead of waiting for a thread of
+/// the blocking pool. A grouped write and the grouped writes waiting behind it share one
+/// transaction (one commit for several TAXII requests when they come faster than they
+/// commit). After each commit it wakes the checkpointer. Stops when the queue's sender
+/// is dropped.
 fn spawn_writer(
+    key: Arc<NodeKey>,
     mut writer: Writer,
     checkpoint: SyncSender<()>,
 ) -> std::io::Result<std::sync::mpsc::Sender<WriteJob>> {
@@ -122,12 +180,70 @@ fn spawn_writer(
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
-            for job in rx {
-                job(&mut writer);
+            let mut next = None;
+            loop {
+                let job = match next.take() {
+                    Some(job) => job,
+                    None => match rx.recv() {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    },
+                };
+                match job {
+                    WriteJob::Alone(f) => f(&mut writer),
+                    WriteJob::Grouped(first) => {
+                        let mut group = vec![first];
+                        while group.len() < MAX_GROUP {
+                            match rx.try_recv() {
+                                Ok(WriteJob::Grouped(w)) => group.push(w),
+                                Ok(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        run_group(&mut writer, &key, group);
+                    }
+                }
                 let _ = checkpoint.try_send(());
             }
         })?;
     Ok(tx)
+}
+
+/// Runs grouped writes in one immediate transaction, each within a savepoint (a write
+/// that fails or declines is rolled back alone), commits, and tells each how it ended.
+fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn GroupedWrite>>) {
+    let Writer { conn, state } = w;
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = db(e);
+            group.into_iter().for_each(|g| g.finish(Err(e.clone())));
+            return;
+        }
+    };
+    let start = state.last_added;
+    let mut ended = Vec::with_capacity(group.len());
+    for mut write in group {
+        let before = state.last_added;
+        if let Err(e) = tx.execute_batch("SAVEPOINT grouped_write") {
+            write.finish(Err(db(e)));
+            continue;
+        }
+        let kept = write.run(&tx, state, key) && tx.execute_batch("RELEASE grouped_write").is_ok();
+        if !kept {
+            let _ = tx.execute_batch("ROLLBACK TO grouped_write; RELEASE grouped_write");
+            state.last_added = before;
+        }
+        ended.push(write);
+    }
+    let committed = tx.commit().map_err(db);
+    if committed.is_err() {
+        state.last_added = start;
+    }
+    ended.into_iter().for_each(|g| g.finish(committed.clone()));
 }
 
 impl Inner {
@@ -261,6 +377,7 @@ impl SqliteStore {
         ))
         .map_err(db)?;
         let writes = spawn_writer(
+            key.clone(),
             Writer {
                 state: WriteState {
                     last_added,
@@ -337,9 +454,9 @@ impl SqliteStore {
         self.start_write(f).await
     }
 
-    /// [`SqliteStore::write_or_not`], queued at once: the write runs (and commits) even
-    /// if the returned future is dropped.
-    fn start_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
+    /// [`SqliteStore::start_write`] as a write that may share one commit with the grouped
+    /// writes waiting beside it (see [`run_group`]).
+    fn start_grouped_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
@@ -347,10 +464,22 @@ impl SqliteStore {
             + 'static,
     {
         let (done, answer) = tokio::sync::oneshot::channel();
-        let key = self.inner.key.clone();
-        let job: WriteJob = Box::new(move |w: &mut Writer| {
-            let _ = done.send(run_write(w, &key, f));
-        });
+        self.queue(
+            WriteJob::Grouped(Box::new(GroupedClosure {
+                f: Some(f),
+                outcome: None,
+                done,
+            })),
+            answer,
+        )
+    }
+
+    /// Queues `job` for the writer thread; the future answers what `answer` receives.
+    fn queue<T: Send + 'static>(
+        &self,
+        job: WriteJob,
+        answer: tokio::sync::oneshot::Receiver<StoreResult<Option<T>>>,
+    ) -> impl Future<Output = StoreResult<Option<T>>> + Send {
         let queued = self
             .inner
             .writes
@@ -366,6 +495,23 @@ impl SqliteStore {
                 .await
                 .map_err(|_| StoreError::Db("the writer thread has stopped".into()))?
         }
+    }
+
+    /// [`SqliteStore::write_or_not`], queued at once: the write runs (and commits) even
+    /// if the returned future is dropped.
+    fn start_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
+            + Send
+            + 'static,
+    {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let key = self.inner.key.clone();
+        let job = WriteJob::Alone(Box::new(move |w: &mut Writer| {
+            let _ = done.send(run_write(w, &key, f));
+        }));
+        self.queue(job, answer)
     }
 }
 
@@ -394,6 +540,50 @@ fn run_write<T>(
             state.last_added = before;
             other
         }
+    }
+}
+
+/// The write of [`IntelStore::add_objects_fed`]: inserts the objects as they arrive on
+/// `feed`; at [`Feed::End`] stores the status resource and the audit entry and asks for
+/// the commit; if the sender goes away first, asks for the rollback.
+#[allow(clippy::type_complexity)]
+fn fed_write(
+    collection: String,
+    author_org: i64,
+    feed: Receiver<Feed>,
+    status: NewStatus,
+) -> impl FnOnce(
+    &Transaction<'_>,
+    &mut WriteState,
+    &NodeKey,
+) -> StoreResult<Option<(Vec<AddOutcome>, String)>>
+       + Send
+       + 'static {
+    move |tx, state, key| {
+        let mut ids: Vec<String> = Vec::new();
+        let mut outcomes = Vec::new();
+        for item in feed {
+            match item {
+                Feed::Objects(objects) => {
+                    outcomes.extend(insert_objects(
+                        tx,
+                        state,
+                        &collection,
+                        author_org,
+                        &objects,
+                    )?);
+                    ids.extend(objects.into_iter().map(|o| o.info.id));
+                }
+                Feed::End(audit) => {
+                    let body = status.render(ids.iter().map(String::as_str), &outcomes);
+                    store_status(tx, &status.id, status.org_id, &body)?;
+                    append_audit(tx, key, audit)?;
+                    return Ok(Some((outcomes, body)));
+                }
+            }
+        }
+        // The sender went away without `End`: roll back.
+        Ok(None)
     }
 }
 
@@ -1193,33 +1383,17 @@ impl IntelStore for SqliteStore {
         feed: Receiver<Feed>,
         status: NewStatus,
     ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
-        let writing = self.start_write(move |tx, state, key| {
-            let mut ids: Vec<String> = Vec::new();
-            let mut outcomes = Vec::new();
-            for item in feed {
-                match item {
-                    Feed::Objects(objects) => {
-                        outcomes.extend(insert_objects(
-                            tx,
-                            state,
-                            &collection,
-                            author_org,
-                            &objects,
-                        )?);
-                        ids.extend(objects.into_iter().map(|o| o.info.id));
-                    }
-                    Feed::End(audit) => {
-                        let body = status.render(ids.iter().map(String::as_str), &outcomes);
-                        store_status(tx, &status.id, status.org_id, &body)?;
-                        append_audit(tx, key, audit)?;
-                        return Ok(Some((outcomes, body)));
-                    }
-                }
-            }
-            // The sender went away without `End`: roll back.
-            Ok(None)
-        });
-        Box::pin(writing)
+        Box::pin(self.start_write(fed_write(collection, author_org, feed, status)))
+    }
+
+    fn add_objects_fed_complete(
+        self: Arc<Self>,
+        collection: String,
+        author_org: i64,
+        feed: Receiver<Feed>,
+        status: NewStatus,
+    ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
+        Box::pin(self.start_grouped_write(fed_write(collection, author_org, feed, status)))
     }
 
     async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>> {
@@ -1883,6 +2057,87 @@ mod tests {
             recipient_refs: Vec::new(),
             body: format!(r#"{{"id":"{id}","modified":"{version}"}}"#),
         }
+    }
+
+    #[tokio::test]
+    async fn grouped_writes_share_a_commit_and_one_that_declines_leaves_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap());
+        let audit = |n: usize| {
+            PreparedEvent::from(AuditEvent {
+                actor: "t".into(),
+                org: None,
+                action: "taxii.add".into(),
+                target: "c".into(),
+                detail: serde_json::json!({ "n": n }),
+            })
+        };
+        let status = |n: usize| NewStatus {
+            id: format!("status-{n}"),
+            org_id: 1,
+            request_timestamp: "2025-01-01T00:00:00.000Z".into(),
+        };
+        // A write whose feed stays open keeps the writer busy while three complete ones
+        // queue up behind it (so they run as one group).
+        let (busy_feed, busy_fed) = std::sync::mpsc::channel();
+        let busy = store
+            .clone()
+            .add_objects_fed("c".into(), 1, busy_fed, status(0));
+        let mut queued = Vec::new();
+        for n in 1..=3 {
+            let (feed, fed) = std::sync::mpsc::channel();
+            feed.send(Feed::Objects(vec![new_object(
+                &format!("indicator--00000000-0000-4000-8000-00000000000{n}"),
+                10,
+            )]))
+            .unwrap();
+            // The second never ends: it declines (rolled back alone).
+            if n != 2 {
+                feed.send(Feed::End(audit(n))).unwrap();
+            }
+            drop(feed);
+            queued.push(
+                store
+                    .clone()
+                    .add_objects_fed_complete("c".into(), 1, fed, status(n)),
+            );
+        }
+        busy_feed
+            .send(Feed::Objects(vec![new_object(
+                "indicator--00000000-0000-4000-8000-000000000000",
+                10,
+            )]))
+            .unwrap();
+        busy_feed.send(Feed::End(audit(0))).unwrap();
+        assert!(busy.await.unwrap().is_some());
+        let mut outcomes = Vec::new();
+        for q in queued {
+            outcomes.push(q.await.unwrap().map(|(o, _)| o.len()));
+        }
+        assert_eq!(outcomes, [Some(1), None, Some(1)]);
+        for (n, stored) in [(0, true), (1, true), (2, false), (3, true)] {
+            assert_eq!(
+                store.status(&format!("status-{n}")).await.unwrap().is_some(),
+                stored,
+                "status {n}"
+            );
+        }
+        let c = open_conn(&dir.path().join("intel.sqlite")).unwrap();
+        let ids: Vec<String> = c
+            .prepare("SELECT stix_id FROM objects ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            ids,
+            [0, 1, 3].map(|n| format!("indicator--00000000-0000-4000-8000-00000000000{n}"))
+        );
+        // Three audit entries, chained without a gap where the declined one was.
+        let (log, _) = store.audit_log().await.unwrap();
+        assert_eq!(log.len(), 3);
+        assert_eq!(chainwatch_intel::audit::verify_chain(&log, None), Ok(3));
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Errors of a store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// A name or id that must be unique is taken.
     #[error("{0} already exists")]
@@ -415,6 +415,27 @@ pub struct NewStatus {
 }
 
 impl NewStatus {
+    /// The status resource JSON of `n` objects not committed yet (`status` `pending`),
+    /// or, with `failed`, of `n` objects the store could not write (`complete`, every
+    /// object a failure).
+    pub fn render_unwritten(&self, n: usize, failed: bool) -> String {
+        let (status, failures, pendings) = if failed {
+            ("complete", n, 0)
+        } else {
+            ("pending", 0, n)
+        };
+        serde_json::json!({
+            "id": self.id,
+            "status": status,
+            "request_timestamp": self.request_timestamp,
+            "total_count": n,
+            "success_count": 0,
+            "failure_count": failures,
+            "pending_count": pendings,
+        })
+        .to_string()
+    }
+
     /// The status resource JSON once the objects `ids` were stored with `outcomes` (in the
     /// same order): every object a success, `already present` for duplicates.
     pub fn render<'a>(
@@ -626,6 +647,20 @@ pub trait IntelStore: Send + Sync + 'static {
             .await?;
             Ok(Some((outcomes, body)))
         })
+    }
+
+    /// [`IntelStore::add_objects_fed`] with a feed that is complete already (every object
+    /// validated, [`Feed::End`] sent): a store may commit it together with other such
+    /// writes that wait at the same time (one commit for several requests). The default
+    /// is [`IntelStore::add_objects_fed`].
+    fn add_objects_fed_complete(
+        self: Arc<Self>,
+        collection: String,
+        author_org: i64,
+        feed: std::sync::mpsc::Receiver<Feed>,
+        status: NewStatus,
+    ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
+        self.add_objects_fed(collection, author_org, feed, status)
     }
     /// Saves a status resource.
     async fn put_status(&self, status: StatusRecord) -> StoreResult<()>;

@@ -143,6 +143,21 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let p = begin(&st, &headers).await?;
+    // `Prefer: wait=N` on a queued write of the caller's: answer once it has settled (or
+    // after N seconds, at most a minute) rather than have the client poll.
+    if let Some(wait) = preferred_wait(&headers) {
+        if matches!((&p, st.pending.get(&id)), (Some(p), Some((org_id, _))) if p.org_id == org_id) {
+            st.pending.settled(&id, wait).await;
+        }
+    }
+    // Queued writes first: a write that commits between the two look-ups is then found
+    // in the store (its status leaves the queue only after the commit).
+    if let Some((org_id, body)) = st.pending.get(&id) {
+        return match p {
+            Some(p) if p.org_id == org_id => Ok(taxii_response(StatusCode::OK, body, &[])),
+            _ => Err(ApiError::not_found("status").taxii()),
+        };
+    }
     let s = st
         .node
         .store
@@ -680,7 +695,7 @@ fn check_properties<P: stix::Properties>(
 /// and answers how many there were. On any error it stops feeding (so the store keeps
 /// nothing) and answers the error: 400 for a body that is not an envelope, 422 with the
 /// reasons (at most 20) for refused objects.
-fn feed_objects(
+pub fn feed_objects(
     body: &[u8],
     feed: &Sender<Feed>,
     mut audit: AuditEvent,
@@ -741,6 +756,95 @@ fn feed_objects(
     Ok(n)
 }
 
+/// The preferences of a request (`Prefer`, RFC 7240): each token with its value, if any.
+fn preferences(headers: &HeaderMap) -> impl Iterator<Item = (String, Option<String>)> + '_ {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|p| {
+            let first = p.split(';').next()?.trim();
+            let (token, value) = match first.split_once('=') {
+                Some((t, v)) => (t.trim(), Some(v.trim().trim_matches('"').to_string())),
+                None => (first, None),
+            };
+            Some((token.to_ascii_lowercase(), value))
+        })
+}
+
+/// Longest `Prefer: wait` honoured.
+const MAX_PREFERRED_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long the request is willing to wait (`Prefer: wait=SECONDS`), at most a minute.
+fn preferred_wait(headers: &HeaderMap) -> Option<std::time::Duration> {
+    preferences(headers)
+        .find(|(t, _)| t == "wait")
+        .and_then(|(_, v)| v?.parse::<u64>().ok())
+        .map(|s| std::time::Duration::from_secs(s).min(MAX_PREFERRED_WAIT))
+}
+
+/// Whether the request asks to be answered before its work is done (`Prefer:
+/// respond-async`, RFC 7240; other preferences beside it are ignored).
+fn prefers_async(headers: &HeaderMap) -> bool {
+    preferences(headers).any(|(t, _)| t == "respond-async")
+}
+
+/// [`add_objects`] answered before the commit (see [`crate::pending`]): validates every
+/// object (a refused one fails the request, nothing queued), queues the write, records
+/// its pending status and answers it with `Preference-Applied: respond-async`. The write
+/// commits in request order; its status then comes from the store.
+async fn add_objects_async(
+    st: Shared,
+    org_id: i64,
+    p: Option<&Principal>,
+    cid: String,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let slot = st.pending.slot().await;
+    let (feed, fed) = std::sync::mpsc::channel();
+    let audit = event(p, "taxii.add", &cid, Value::Null);
+    let n = feed_objects(body, &feed, audit)?;
+    drop(feed);
+    let status = NewStatus {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id,
+        request_timestamp: stix::now_timestamp(),
+    };
+    let pending = status.render_unwritten(n, false);
+    let failed = status.render_unwritten(n, true);
+    let id = status.id.clone();
+    st.pending.insert(id.clone(), org_id, pending.clone());
+    let writing = st
+        .node
+        .store
+        .clone()
+        .add_objects_fed_complete(cid.clone(), org_id, fed, status);
+    let state = st.clone();
+    tokio::spawn(async move {
+        let _slot = slot;
+        match writing.await {
+            Ok(Some(_)) => {
+                metrics::counter!("chainwatch_taxii_objects_added_total").increment(n as u64);
+                state.pending.finish(&id);
+            }
+            outcome => {
+                let why = match outcome {
+                    Err(e) => e.to_string(),
+                    _ => "the write was abandoned".into(),
+                };
+                tracing::error!(status = %id, collection = %cid, error = %why, "asynchronous TAXII write failed");
+                state.pending.fail(&id, failed);
+            }
+        }
+    });
+    Ok(taxii_response(
+        StatusCode::ACCEPTED,
+        pending,
+        &[("preference-applied", "respond-async".to_string())],
+    ))
+}
+
 /// Adds objects (an envelope, or a bundle) to a collection.
 #[utoipa::path(post, path = "/taxii2/root/collections/{cid}/objects/", tag = "taxii", params(("cid" = String, Path)),
     request_body(content = Object, content_type = "application/taxii+json;version=2.1", description = "Envelope {objects: [...]}"),
@@ -791,6 +895,9 @@ pub async fn add_objects(
             .taxii()
         });
     };
+    if prefers_async(&headers) {
+        return add_objects_async(st.clone(), pr.org_id, p.as_ref(), cid, &body).await;
+    }
     // The store inserts the objects on its own thread while this one validates them and
     // feeds it the valid ones; it commits (objects, status resource, audit entry) only
     // once all of them passed — all or nothing. Validation stays on this task (as a

@@ -256,3 +256,107 @@ async fn recipients_on_the_fast_path() {
     assert_eq!(s, 422, "{t}");
     assert!(t.to_string().contains("x_chainwatch_recipients"), "{t}");
 }
+
+/// POSTs `objects` asking `Prefer: respond-async`; the status code, the
+/// `Preference-Applied` header and the status answered.
+async fn post_async(w: &World, who: &str, objects: &[Value]) -> (u16, Option<String>, Value) {
+    let r = w
+        .req(reqwest::Method::POST, &w.objects_url(), who)
+        .header("Content-Type", TAXII)
+        .header("Prefer", "respond-async")
+        .body(json!({ "objects": objects }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    let applied = r
+        .headers()
+        .get("preference-applied")
+        .map(|v| v.to_str().unwrap().to_string());
+    (s, applied, r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn respond_async_answers_pending_then_the_committed_status() {
+    let w = world(config()).await;
+    let before = w.stored_ids("author").await;
+    let audit_before = w.server.state.node.store.audit_log().await.unwrap().0.len();
+
+    // A refused object still fails the whole request at once, nothing queued.
+    let mut bad = indicator(None, &[]);
+    bad.as_object_mut().unwrap().remove("pattern");
+    let (s, applied, body) = post_async(&w, "author", &[indicator(None, &[]), bad]).await;
+    assert_eq!((s, applied), (422, None), "{body}");
+
+    // Several envelopes in a row, each answered pending (or already complete).
+    let batches: Vec<Vec<Value>> = (0..6)
+        .map(|_| (0..300).map(|_| indicator(None, &[])).collect())
+        .collect();
+    let mut statuses = Vec::new();
+    for b in &batches {
+        let (s, applied, status) = post_async(&w, "author", b).await;
+        assert_eq!(s, 202, "{status}");
+        assert_eq!(applied.as_deref(), Some("respond-async"));
+        assert_eq!(status["total_count"], 300);
+        assert!(
+            status["status"] == "pending" && status["pending_count"] == 300
+                || status["status"] == "complete" && status["success_count"] == 300,
+            "{status}"
+        );
+        statuses.push(status["id"].as_str().unwrap().to_string());
+    }
+    // Waiting on the last (`Prefer: wait`) answers once it is committed, with every
+    // object a success in order; the earlier ones are complete by then.
+    for (i, id) in statuses.iter().enumerate().rev() {
+        let url = w.url(&format!("/taxii2/root/status/{id}/"));
+        let r = w
+            .req(reqwest::Method::GET, &url, "author")
+            .header("Prefer", "wait=30")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let status: Value = r.json().await.unwrap();
+        assert_eq!(status["status"], "complete", "{status}");
+        assert_eq!(status["success_count"], 300);
+        assert_eq!(status["pending_count"], 0);
+        let ids: Vec<&str> = status["successes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        let posted: Vec<&str> = batches[i]
+            .iter()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, posted);
+        // Another organisation cannot see it, queued or not.
+        assert_eq!(w.get(&url, "community").await.0, 404);
+    }
+    let conn = rusqlite::Connection::open(w.dir.path().join("intel.sqlite")).unwrap();
+    let rows: usize = conn
+        .query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, before.len() + 1800);
+    let node = &w.server.state.node;
+    assert_eq!(
+        node.store.audit_log().await.unwrap().0.len(),
+        audit_before + 6,
+        "one audit entry per write"
+    );
+    assert!(node.verify_audit().await.unwrap().ok());
+    assert!(w.server.state.pending.is_empty());
+
+    // A status id that does not exist: 404, at once even with a wait.
+    let url = w.url("/taxii2/root/status/00000000-0000-4000-8000-000000000000/");
+    let t = std::time::Instant::now();
+    let r = w
+        .req(reqwest::Method::GET, &url, "author")
+        .header("Prefer", "wait=30")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+}

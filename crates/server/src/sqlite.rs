@@ -2117,7 +2117,11 @@ mod tests {
         assert_eq!(outcomes, [Some(1), None, Some(1)]);
         for (n, stored) in [(0, true), (1, true), (2, false), (3, true)] {
             assert_eq!(
-                store.status(&format!("status-{n}")).await.unwrap().is_some(),
+                store
+                    .status(&format!("status-{n}"))
+                    .await
+                    .unwrap()
+                    .is_some(),
                 stored,
                 "status {n}"
             );

@@ -135,7 +135,8 @@ pub async fn api_root(State(st): State<Shared>, headers: HeaderMap) -> Result<Re
 }
 
 /// A status resource (only the posting organisation sees it).
-#[utoipa::path(get, path = "/taxii2/root/status/{status_id}/", tag = "taxii", params(("status_id" = String, Path)),
+#[utoipa::path(get, path = "/taxii2/root/status/{status_id}/", tag = "taxii", params(("status_id" = String, Path),
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: for a write still queued, answer once it has settled (at most N seconds, N ≤ 60)")),
     responses((status = 200, description = "Status resource"), (status = 404, description = "Unknown status")))]
 pub async fn status(
     State(st): State<Shared>,
@@ -846,9 +847,10 @@ async fn add_objects_async(
 }
 
 /// Adds objects (an envelope, or a bundle) to a collection.
-#[utoipa::path(post, path = "/taxii2/root/collections/{cid}/objects/", tag = "taxii", params(("cid" = String, Path)),
+#[utoipa::path(post, path = "/taxii2/root/collections/{cid}/objects/", tag = "taxii", params(("cid" = String, Path),
+        ("Prefer" = Option<String>, Header, description = "`respond-async`: answer with a pending status once every object is validated; the objects are committed in request order")),
     request_body(content = Object, content_type = "application/taxii+json;version=2.1", description = "Envelope {objects: [...]}"),
-    responses((status = 202, description = "Status resource"), (status = 400, description = "Malformed JSON"), (status = 403, description = "Not allowed to write"),
+    responses((status = 202, description = "Status resource: complete, or pending when `Prefer: respond-async` was applied (header `Preference-Applied`)"), (status = 400, description = "Malformed JSON"), (status = 403, description = "Not allowed to write"),
               (status = 404, description = "Unknown collection"), (status = 413, description = "Body too large"), (status = 415, description = "Wrong Content-Type"),
               (status = 422, description = "Invalid STIX, with the reasons; nothing stored")))]
 pub async fn add_objects(

@@ -242,8 +242,8 @@ impl Watch {
         }
     }
 
-    /// Stops the trace worker and the chain poller: they hold the watcher (and so the
-    /// store) for as long as they run.
+    /// Stops the trace worker, the chain poller and webhook deliveries still retrying:
+    /// they hold the watcher (and so the store) for as long as they run.
     pub fn stop(&self) {
         if let Ok(mut t) = self.tasks.lock() {
             for task in t.drain(..) {
@@ -633,7 +633,7 @@ impl Watch {
             let http = self.http.clone();
             let cfg = self.cfg.clone();
             let rec = rec.clone();
-            tokio::spawn(async move {
+            let sending = tokio::spawn(async move {
                 let body = serde_json::to_vec(&rec).unwrap_or_default();
                 let sig = webhook_signature(&secret, &body);
                 let mut wait = cfg.webhook_backoff;
@@ -672,6 +672,11 @@ impl Watch {
                     wait *= 2;
                 }
             });
+            // Kept with the worker and the poller, so that `stop` ends retries still waiting.
+            if let Ok(mut t) = self.tasks.lock() {
+                t.retain(|t| !t.is_finished());
+                t.push(sending);
+            }
         }
     }
 

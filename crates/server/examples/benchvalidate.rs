@@ -13,21 +13,7 @@ use std::time::Instant;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let objs: Vec<serde_json::Value> = (0..500)
-        .map(|i| {
-            serde_json::json!({
-                "type": "indicator", "spec_version": "2.1",
-                "id": format!("indicator--{}", uuid::Uuid::new_v4()),
-                "created": "2025-01-01T00:00:00.000Z", "modified": "2025-01-01T00:00:00.000Z",
-                "name": format!("attacker wallet {i}"),
-                "description": "Address that received stolen funds in a simulated heist",
-                "pattern": format!("[cryptocurrency-wallet:value = 'bc1qbench{i:08}']"),
-                "pattern_type": "stix", "valid_from": "2025-01-01T00:00:00Z",
-                "labels": ["malicious-activity"],
-                "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
-            })
-        })
-        .collect();
+    let objs = chainwatch_server::bench::objects(500);
     let body = serde_json::json!({"objects": objs})
         .to_string()
         .into_bytes();

@@ -23,20 +23,10 @@ use std::time::Instant;
 const PER_REQUEST: usize = 500;
 const WINDOW: usize = 40;
 
-/// One bench indicator, as `bench taxii` posts it (compact, as the server stores it).
-fn indicator(i: usize) -> NewObject {
-    let id = format!("indicator--{}", uuid::Uuid::new_v4());
-    let body = serde_json::json!({
-        "type": "indicator", "spec_version": "2.1", "id": id,
-        "created": "2025-01-01T00:00:00.000Z", "modified": "2025-01-01T00:00:00.000Z",
-        "name": format!("attacker wallet {i}"),
-        "description": "Address that received stolen funds in a simulated heist",
-        "pattern": format!("[cryptocurrency-wallet:value = 'bc1qbench{i:08}']"),
-        "pattern_type": "stix", "valid_from": "2025-01-01T00:00:00Z",
-        "labels": ["malicious-activity"],
-        "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]
-    })
-    .to_string();
+/// A `bench taxii` indicator as the store gets it (compact, as the server stores it).
+fn new_object(o: &serde_json::Value) -> NewObject {
+    let id = o["id"].as_str().unwrap_or_default().to_string();
+    let body = o.to_string();
     NewObject {
         id_key: id_key(&id),
         info: ObjectInfo {
@@ -70,9 +60,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?);
     let mut ms = Vec::new();
     let mut wal_growth = Vec::new();
-    for r in 0..requests {
-        let objects: Vec<NewObject> = (0..PER_REQUEST)
-            .map(|i| indicator(r * PER_REQUEST + i))
+    for _ in 0..requests {
+        let objects: Vec<NewObject> = chainwatch_server::bench::objects(PER_REQUEST)
+            .iter()
+            .map(new_object)
             .collect();
         let ids: Vec<serde_json::Value> =
             objects.iter().map(|o| o.info.id.clone().into()).collect();

@@ -128,7 +128,10 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn objects(n: usize) -> Vec<Value> {
+/// The bench's objects: `n` indicators of attacker wallets, each with its own id, all
+/// TLP:GREEN (the same for every server, and for the examples that time one part of the
+/// POST path).
+pub fn objects(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {
             json!({

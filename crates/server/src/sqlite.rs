@@ -109,6 +109,20 @@ trait GroupedWrite: Send {
     fn finish(self: Box<Self>, transaction: StoreResult<()>);
 }
 
+/// A write: runs in a transaction, answers `Some` to commit (or to keep its changes in
+/// a group) and `None` to roll back.
+trait WriteFn<T>:
+    FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>> + Send + 'static
+{
+}
+
+impl<T, F> WriteFn<T> for F where
+    F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
+        + Send
+        + 'static
+{
+}
+
 /// A write waiting for the writer thread.
 enum WriteJob {
     /// A transaction of its own.
@@ -125,13 +139,7 @@ struct GroupedClosure<T, F> {
     done: tokio::sync::oneshot::Sender<StoreResult<Option<T>>>,
 }
 
-impl<T, F> GroupedWrite for GroupedClosure<T, F>
-where
-    T: Send + 'static,
-    F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
-        + Send
-        + 'static,
-{
+impl<T: Send + 'static, F: WriteFn<T>> GroupedWrite for GroupedClosure<T, F> {
     fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState, key: &NodeKey) -> bool {
         let Some(f) = self.f.take() else {
             return false;
@@ -447,9 +455,7 @@ impl SqliteStore {
     async fn write_or_not<T, F>(&self, f: F) -> StoreResult<Option<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
-            + Send
-            + 'static,
+        F: WriteFn<T>,
     {
         self.start_write(f).await
     }
@@ -459,9 +465,7 @@ impl SqliteStore {
     fn start_grouped_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
-            + Send
-            + 'static,
+        F: WriteFn<T>,
     {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.queue(
@@ -502,9 +506,7 @@ impl SqliteStore {
     fn start_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
-            + Send
-            + 'static,
+        F: WriteFn<T>,
     {
         let (done, answer) = tokio::sync::oneshot::channel();
         let key = self.inner.key.clone();

@@ -97,6 +97,20 @@ struct WriteState {
     last_added: i64,
     /// The id keys stored (see [`KeyFilter`]).
     keys: KeyFilter,
+    /// The audit log's last entry (seq, hash) as the open transaction leaves it; `None`:
+    /// not known (read from the table when needed).
+    audit_head: Option<(i64, String)>,
+    /// Whether entries were appended since the signed head record was last written.
+    audit_head_unsigned: bool,
+}
+
+impl WriteState {
+    /// Forgets what a rolled-back write may have left: the audit head is read again.
+    fn rolled_back(&mut self, last_added: i64) {
+        self.last_added = last_added;
+        self.audit_head = None;
+        self.audit_head_unsigned = false;
+    }
 }
 
 /// A write that may share its transaction with the grouped writes queued right after it.
@@ -244,12 +258,14 @@ fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn GroupedWrite>>) {
         if !kept {
             let _ = tx.execute_batch("ROLLBACK TO grouped_write; RELEASE grouped_write");
             state.last_added = before;
+            // Read again (the kept writes' entries included); still signed before the commit.
+            state.audit_head = None;
         }
         ended.push(write);
     }
-    let committed = tx.commit().map_err(db);
+    let committed = sign_audit_head(&tx, state, key).and_then(|()| tx.commit().map_err(db));
     if committed.is_err() {
-        state.last_added = start;
+        state.rolled_back(start);
     }
     ended.into_iter().for_each(|g| g.finish(committed.clone()));
 }
@@ -390,6 +406,8 @@ impl SqliteStore {
                 state: WriteState {
                     last_added,
                     keys: load_key_filter(&conn)?,
+                    audit_head: None,
+                    audit_head_unsigned: false,
                 },
                 conn,
             },
@@ -531,15 +549,17 @@ fn run_write<T>(
     // Keys added by a write that is rolled back stay in the filter: harmless "maybe"s.
     let before = state.last_added;
     match f(&tx, state, key) {
-        Ok(Some(v)) => match tx.commit() {
-            Ok(()) => Ok(Some(v)),
-            Err(e) => {
-                state.last_added = before;
-                Err(db(e))
+        Ok(Some(v)) => {
+            match sign_audit_head(&tx, state, key).and_then(|()| tx.commit().map_err(db)) {
+                Ok(()) => Ok(Some(v)),
+                Err(e) => {
+                    state.rolled_back(before);
+                    Err(e)
+                }
             }
-        },
+        }
         other => {
-            state.last_added = before;
+            state.rolled_back(before);
             other
         }
     }
@@ -561,7 +581,7 @@ fn fed_write(
 ) -> StoreResult<Option<(Vec<AddOutcome>, String)>>
        + Send
        + 'static {
-    move |tx, state, key| {
+    move |tx, state, _| {
         let mut ids: Vec<String> = Vec::new();
         let mut outcomes = Vec::new();
         for item in feed {
@@ -579,7 +599,7 @@ fn fed_write(
                 Feed::End(audit) => {
                     let body = status.render(ids.iter().map(String::as_str), &outcomes);
                     store_status(tx, &status.id, status.org_id, &body)?;
-                    append_audit(tx, key, audit)?;
+                    append_audit(tx, state, audit)?;
                     return Ok(Some((outcomes, body)));
                 }
             }
@@ -627,16 +647,18 @@ fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-fn append_audit(tx: &Transaction<'_>, key: &NodeKey, ev: PreparedEvent) -> StoreResult<()> {
-    let (seq, prev): (i64, String) = tx
-        .query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(db)?
-        .unwrap_or((0, GENESIS.to_string()));
+/// Appends an audit entry after the last one (known to the writer, or read once). The
+/// signed head record is rewritten once per transaction, before its commit
+/// ([`sign_audit_head`]), not once per entry: grouped writes share one signature.
+fn append_audit(
+    tx: &Transaction<'_>,
+    state: &mut WriteState,
+    ev: PreparedEvent,
+) -> StoreResult<()> {
+    let (seq, prev) = match state.audit_head.take() {
+        Some(head) => head,
+        None => last_audit_entry(tx)?,
+    };
     let seq = seq + 1;
     let time = now_timestamp();
     let hash = ev.hash(seq, &time, &prev);
@@ -659,6 +681,32 @@ fn append_audit(tx: &Transaction<'_>, key: &NodeKey, ev: PreparedEvent) -> Store
         ])
     })
     .map_err(db)?;
+    state.audit_head = Some((seq, hash));
+    state.audit_head_unsigned = true;
+    Ok(())
+}
+
+/// The last audit entry's (seq, hash), or (0, [`GENESIS`]) for an empty log.
+fn last_audit_entry(c: &Connection) -> StoreResult<(i64, String)> {
+    Ok(c.query_row(
+        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(db)?
+    .unwrap_or((0, GENESIS.to_string())))
+}
+
+/// Rewrites the signed audit head record if the transaction appended entries.
+fn sign_audit_head(tx: &Transaction<'_>, state: &mut WriteState, key: &NodeKey) -> StoreResult<()> {
+    if !state.audit_head_unsigned {
+        return Ok(());
+    }
+    let (seq, hash) = match state.audit_head.clone() {
+        Some(head) => head,
+        None => last_audit_entry(tx)?,
+    };
     let head = AuditHead { seq, hash };
     let head_json = serde_json::to_string(&head).unwrap_or_default();
     let sig = key.sign_bytes(head_json.as_bytes());
@@ -666,6 +714,7 @@ fn append_audit(tx: &Transaction<'_>, key: &NodeKey, ev: PreparedEvent) -> Store
     tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)")
         .and_then(|mut s| s.execute(params![value]))
         .map_err(db)?;
+    state.audit_head_unsigned = false;
     Ok(())
 }
 
@@ -1337,7 +1386,7 @@ impl IntelStore for SqliteStore {
         audit: AuditEvent,
     ) -> StoreResult<Vec<AddOutcome>> {
         let collection = collection.to_string();
-        self.write(move |tx, state, key| {
+        self.write(move |tx, state, _| {
             let out = insert_objects(tx, state, &collection, author_org, &objects)?;
             if let Some(rep) = report {
                 tx.execute(
@@ -1372,7 +1421,7 @@ impl IntelStore for SqliteStore {
                     link.execute(params![rep.id, o.seq()]).map_err(db)?;
                 }
             }
-            append_audit(tx, key, audit.into())?;
+            append_audit(tx, state, audit.into())?;
             Ok(out)
         })
         .await
@@ -1418,7 +1467,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn delete_objects(&self, seqs: Vec<i64>, audit: AuditEvent) -> StoreResult<usize> {
-        self.write(move |tx, _, key| {
+        self.write(move |tx, state, _| {
             let mut n = 0;
             for s in &seqs {
                 tx.execute("DELETE FROM object_recipients WHERE seq = ?", [s])
@@ -1429,7 +1478,7 @@ impl IntelStore for SqliteStore {
                     .execute("DELETE FROM objects WHERE seq = ?", [s])
                     .map_err(db)?;
             }
-            append_audit(tx, key, audit.into())?;
+            append_audit(tx, state, audit.into())?;
             Ok(n)
         })
         .await
@@ -1552,7 +1601,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn audit(&self, event: AuditEvent) -> StoreResult<()> {
-        self.write(move |tx, _, key| append_audit(tx, key, event.into()))
+        self.write(move |tx, state, _| append_audit(tx, state, event.into()))
             .await
     }
 
@@ -2086,15 +2135,15 @@ mod tests {
             .clone()
             .add_objects_fed("c".into(), 1, busy_fed, status(0));
         let mut queued = Vec::new();
-        for n in 1..=3 {
+        for n in 1..=4 {
             let (feed, fed) = std::sync::mpsc::channel();
             feed.send(Feed::Objects(vec![new_object(
                 &format!("indicator--00000000-0000-4000-8000-00000000000{n}"),
                 10,
             )]))
             .unwrap();
-            // The second never ends: it declines (rolled back alone).
-            if n != 2 {
+            // The second and the last never end: they decline (rolled back alone).
+            if n % 2 == 1 {
                 feed.send(Feed::End(audit(n))).unwrap();
             }
             drop(feed);
@@ -2116,8 +2165,8 @@ mod tests {
         for q in queued {
             outcomes.push(q.await.unwrap().map(|(o, _)| o.len()));
         }
-        assert_eq!(outcomes, [Some(1), None, Some(1)]);
-        for (n, stored) in [(0, true), (1, true), (2, false), (3, true)] {
+        assert_eq!(outcomes, [Some(1), None, Some(1), None]);
+        for (n, stored) in [(0, true), (1, true), (2, false), (3, true), (4, false)] {
             assert_eq!(
                 store
                     .status(&format!("status-{n}"))
@@ -2140,10 +2189,17 @@ mod tests {
             ids,
             [0, 1, 3].map(|n| format!("indicator--00000000-0000-4000-8000-00000000000{n}"))
         );
-        // Three audit entries, chained without a gap where the declined one was.
-        let (log, _) = store.audit_log().await.unwrap();
+        // Three audit entries, chained without a gap where the declined ones were, and the
+        // signed head (written once for the group) names the last kept one.
+        let (log, head) = store.audit_log().await.unwrap();
         assert_eq!(log.len(), 3);
-        assert_eq!(chainwatch_intel::audit::verify_chain(&log, None), Ok(3));
+        let (head, signature) = head.expect("a signed head");
+        assert_eq!(
+            chainwatch_intel::audit::verify_chain(&log, Some(&head)),
+            Ok(3)
+        );
+        let head_json = serde_json::to_string(&head).unwrap();
+        assert!(key().verify_bytes(head_json.as_bytes(), &signature));
     }
 
     #[tokio::test]

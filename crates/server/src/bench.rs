@@ -652,3 +652,42 @@ fn tempfile_dir() -> Result<TempDir, BenchError> {
     std::fs::create_dir_all(&p).map_err(|e| BenchError::Io(e.to_string()))?;
     Ok(TempDir(p))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_bench_loads_both_ways_and_reads_back_every_object() {
+        let opts = BenchOptions {
+            objects: 700,
+            batch: 200,
+            page: 300,
+            runs: 1,
+            get: true,
+            python: None,
+        };
+        let f = run_taxii(&opts).await.unwrap();
+        // 4 envelopes (the last of 100), read back in 3 pages of at most 300.
+        assert_eq!(f.chainwatch.get_objects, 700);
+        assert_eq!(f.chainwatch.pages, 3);
+        assert!(f.chainwatch.post_objects_per_s > 0.0);
+        assert!(f.chainwatch.post_sync_objects_per_s > 0.0);
+        assert_eq!(f.chainwatch_post_runs.len(), 1);
+        assert_eq!(f.chainwatch_post_sync_runs.len(), 1);
+        assert!(f.medallion.is_none() && f.post_ratio.is_none());
+        assert_eq!(f.medallion_error.as_deref(), Some("skipped"));
+    }
+
+    #[test]
+    fn status_urls_are_on_the_api_root_of_the_objects_url() {
+        assert_eq!(
+            status_url("http://h:1/taxii2/root/collections/c1/objects/", "s1"),
+            "http://h:1/taxii2/root/status/s1/"
+        );
+        assert_eq!(
+            status_url("http://h:1/api1/collections/91a7/objects/", "s2"),
+            "http://h:1/api1/status/s2/"
+        );
+    }
+}

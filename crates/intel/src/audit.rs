@@ -151,15 +151,14 @@ impl Fields<'_> {
     }
 }
 
-/// An event with its detail already written out, as stored (`detail_json`) and as
-/// hashed (`detail_canonical`): the request's thread does this for the big details (a
-/// TAXII write lists every id), leaving the store's single writer only the hash.
+/// An event with its detail already written out in canonical JSON (RFC 8785), the text
+/// that is hashed and, being JSON of the same value, stored: the request's thread does
+/// this for the big details (a TAXII write lists every id), leaving the store's single
+/// writer only the hash.
 #[derive(Clone, Debug)]
 pub struct PreparedEvent {
     /// The event.
     pub event: AuditEvent,
-    /// Its detail as compact JSON.
-    pub detail_json: String,
     /// Its detail in canonical JSON (RFC 8785).
     pub detail_canonical: String,
 }
@@ -169,7 +168,6 @@ impl From<AuditEvent> for PreparedEvent {
         let mut detail_canonical = String::new();
         write_value(&mut detail_canonical, &event.detail);
         PreparedEvent {
-            detail_json: event.detail.to_string(),
             detail_canonical,
             event,
         }
@@ -306,7 +304,7 @@ mod tests {
             entry.hash
         );
         assert_eq!(
-            serde_json::from_str::<Value>(&prepared.detail_json).unwrap(),
+            serde_json::from_str::<Value>(&prepared.detail_canonical).unwrap(),
             entry.detail
         );
         assert_eq!(verify_chain(&[entry], None), Ok(1));

@@ -113,52 +113,51 @@ impl WriteState {
     }
 }
 
-/// A write that may share its transaction with the grouped writes queued right after it.
-trait GroupedWrite: Send {
+/// A write queued for the writer thread, run inside a savepoint of the transaction it
+/// shares with the writes grouped with it.
+trait QueuedWrite: Send {
     /// Runs within the open transaction; answers whether to keep its changes (`false`:
     /// they are rolled back to where it began).
-    fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState, key: &NodeKey) -> bool;
-    /// Tells the caller how it ended, once its group's transaction ended (`Ok`: committed;
-    /// an error also when it never ran).
+    fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState) -> bool;
+    /// Tells the caller how it ended, once the transaction ended (`Ok`: committed; an
+    /// error also when it never ran).
     fn finish(self: Box<Self>, transaction: StoreResult<()>);
 }
 
-/// A write: runs in a transaction, answers `Some` to commit (or to keep its changes in
-/// a group) and `None` to roll back.
+/// A write: runs in a transaction, answers `Some` to keep its changes (commit) and
+/// `None` to have them rolled back.
 trait WriteFn<T>:
-    FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>> + Send + 'static
+    FnOnce(&Transaction<'_>, &mut WriteState) -> StoreResult<Option<T>> + Send + 'static
 {
 }
 
 impl<T, F> WriteFn<T> for F where
-    F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>
-        + Send
-        + 'static
+    F: FnOnce(&Transaction<'_>, &mut WriteState) -> StoreResult<Option<T>> + Send + 'static
 {
 }
 
 /// A write waiting for the writer thread.
-enum WriteJob {
-    /// A transaction of its own.
-    Alone(Box<dyn FnOnce(&mut Writer) + Send>),
-    /// One commit for it and the grouped writes queued right after it.
-    Grouped(Box<dyn GroupedWrite>),
+struct WriteJob {
+    write: Box<dyn QueuedWrite>,
+    /// Whether it may share one commit with the writes of this kind queued right after it
+    /// (TAXII writes answered before their commit); otherwise it has a transaction alone.
+    shares_commit: bool,
 }
 
-/// A [`GroupedWrite`] of a closure like [`SqliteStore::write_or_not`]'s: kept when it
-/// answers `Some`; its caller gets that answer after the commit.
-struct GroupedClosure<T, F> {
+/// A [`QueuedWrite`] of a [`WriteFn`]: its caller gets its answer once the transaction
+/// ended.
+struct ClosureWrite<T, F> {
     f: Option<F>,
     outcome: Option<StoreResult<Option<T>>>,
     done: tokio::sync::oneshot::Sender<StoreResult<Option<T>>>,
 }
 
-impl<T: Send + 'static, F: WriteFn<T>> GroupedWrite for GroupedClosure<T, F> {
-    fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState, key: &NodeKey) -> bool {
+impl<T: Send + 'static, F: WriteFn<T>> QueuedWrite for ClosureWrite<T, F> {
+    fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState) -> bool {
         let Some(f) = self.f.take() else {
             return false;
         };
-        let outcome = f(tx, state, key);
+        let outcome = f(tx, state);
         let keep = matches!(outcome, Ok(Some(_)));
         self.outcome = Some(outcome);
         keep
@@ -184,15 +183,14 @@ struct Inner {
     /// The writer thread's queue; the thread ends when this is dropped.
     writes: Mutex<std::sync::mpsc::Sender<WriteJob>>,
     readers: Mutex<Vec<Connection>>,
-    key: Arc<NodeKey>,
 }
 
 /// Runs the writes on their own thread in the order they were queued: a thread that is
 /// always there, so a request's write starts at once instead of waiting for a thread of
-/// the blocking pool. A grouped write and the grouped writes waiting behind it share one
-/// transaction (one commit for several TAXII requests when they come faster than they
-/// commit). After each commit it wakes the checkpointer. Stops when the queue's sender
-/// is dropped.
+/// the blocking pool. A write that shares commits and the ones of its kind waiting behind
+/// it run in one transaction (one commit for several TAXII requests when they come
+/// faster than they commit); any other write has a transaction alone. After each commit
+/// it wakes the checkpointer. Stops when the queue's sender is dropped.
 fn spawn_writer(
     key: Arc<NodeKey>,
     mut writer: Writer,
@@ -202,7 +200,7 @@ fn spawn_writer(
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
-            let mut next = None;
+            let mut next: Option<WriteJob> = None;
             loop {
                 let job = match next.take() {
                     Some(job) => job,
@@ -211,32 +209,30 @@ fn spawn_writer(
                         Err(_) => break,
                     },
                 };
-                match job {
-                    WriteJob::Alone(f) => f(&mut writer),
-                    WriteJob::Grouped(first) => {
-                        let mut group = vec![first];
-                        while group.len() < MAX_GROUP {
-                            match rx.try_recv() {
-                                Ok(WriteJob::Grouped(w)) => group.push(w),
-                                Ok(other) => {
-                                    next = Some(other);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
+                let shares = job.shares_commit;
+                let mut group = vec![job.write];
+                while shares && group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(j) if j.shares_commit => group.push(j.write),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
                         }
-                        run_group(&mut writer, &key, group);
+                        Err(_) => break,
                     }
                 }
+                run_group(&mut writer, &key, group);
                 let _ = checkpoint.try_send(());
             }
         })?;
     Ok(tx)
 }
 
-/// Runs grouped writes in one immediate transaction, each within a savepoint (a write
-/// that fails or declines is rolled back alone), commits, and tells each how it ended.
-fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn GroupedWrite>>) {
+/// Runs writes in one immediate transaction, each within a savepoint (a write that
+/// fails or declines is rolled back alone), signs the audit head if entries were added,
+/// commits, and tells each how it ended. Keys a rolled-back write added stay in the key
+/// filter: harmless "maybe"s.
+fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn QueuedWrite>>) {
     let Writer { conn, state } = w;
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -250,13 +246,13 @@ fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn GroupedWrite>>) {
     let mut ended = Vec::with_capacity(group.len());
     for mut write in group {
         let before = state.last_added;
-        if let Err(e) = tx.execute_batch("SAVEPOINT grouped_write") {
+        if let Err(e) = tx.execute_batch("SAVEPOINT queued_write") {
             write.finish(Err(db(e)));
             continue;
         }
-        let kept = write.run(&tx, state, key) && tx.execute_batch("RELEASE grouped_write").is_ok();
+        let kept = write.run(&tx, state) && tx.execute_batch("RELEASE queued_write").is_ok();
         if !kept {
-            let _ = tx.execute_batch("ROLLBACK TO grouped_write; RELEASE grouped_write");
+            let _ = tx.execute_batch("ROLLBACK TO queued_write; RELEASE queued_write");
             state.last_added = before;
             // Read again (the kept writes' entries included); still signed before the commit.
             state.audit_head = None;
@@ -401,7 +397,7 @@ impl SqliteStore {
         ))
         .map_err(db)?;
         let writes = spawn_writer(
-            key.clone(),
+            key,
             Writer {
                 state: WriteState {
                     last_added,
@@ -419,7 +415,6 @@ impl SqliteStore {
                 path: path.to_path_buf(),
                 writes: Mutex::new(writes),
                 readers: Mutex::new(Vec::new()),
-                key,
             }),
         })
     }
@@ -461,47 +456,35 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut WriteState) -> StoreResult<T> + Send + 'static,
     {
-        self.write_or_not(move |tx, state, key| f(tx, state, key).map(Some))
+        self.queue_write(move |tx, state| f(tx, state).map(Some), false)
             .await
             .and_then(|v| v.ok_or_else(|| StoreError::Db("write abandoned".into())))
     }
 
-    /// Runs `f` in a write transaction on the writer thread, committing when it answers
-    /// `Some` and rolling back when it answers `None` (or fails).
-    async fn write_or_not<T, F>(&self, f: F) -> StoreResult<Option<T>>
-    where
-        T: Send + 'static,
-        F: WriteFn<T>,
-    {
-        self.start_write(f).await
-    }
-
-    /// [`SqliteStore::start_write`] as a write that may share one commit with the grouped
-    /// writes waiting beside it (see [`run_group`]).
-    fn start_grouped_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
+    /// Queues `f` for the writer thread at once (it runs, and commits, even if the
+    /// returned future is dropped): committed when it answers `Some`, rolled back when it
+    /// answers `None` or fails. With `shares_commit` it may share one commit with writes of
+    /// its kind queued beside it (see [`spawn_writer`]).
+    fn queue_write<T, F>(
+        &self,
+        f: F,
+        shares_commit: bool,
+    ) -> impl Future<Output = StoreResult<Option<T>>> + Send
     where
         T: Send + 'static,
         F: WriteFn<T>,
     {
         let (done, answer) = tokio::sync::oneshot::channel();
-        self.queue(
-            WriteJob::Grouped(Box::new(GroupedClosure {
+        let job = WriteJob {
+            write: Box::new(ClosureWrite {
                 f: Some(f),
                 outcome: None,
                 done,
-            })),
-            answer,
-        )
-    }
-
-    /// Queues `job` for the writer thread; the future answers what `answer` receives.
-    fn queue<T: Send + 'static>(
-        &self,
-        job: WriteJob,
-        answer: tokio::sync::oneshot::Receiver<StoreResult<Option<T>>>,
-    ) -> impl Future<Output = StoreResult<Option<T>>> + Send {
+            }),
+            shares_commit,
+        };
         let queued = self
             .inner
             .writes
@@ -518,70 +501,18 @@ impl SqliteStore {
                 .map_err(|_| StoreError::Db("the writer thread has stopped".into()))?
         }
     }
-
-    /// [`SqliteStore::write_or_not`], queued at once: the write runs (and commits) even
-    /// if the returned future is dropped.
-    fn start_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
-    where
-        T: Send + 'static,
-        F: WriteFn<T>,
-    {
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let key = self.inner.key.clone();
-        let job = WriteJob::Alone(Box::new(move |w: &mut Writer| {
-            let _ = done.send(run_write(w, &key, f));
-        }));
-        self.queue(job, answer)
-    }
-}
-
-/// Runs `f` in an immediate transaction on the writer's connection: commits when it
-/// answers `Some`, rolls back (and restores the last date added) otherwise.
-fn run_write<T>(
-    w: &mut Writer,
-    key: &NodeKey,
-    f: impl FnOnce(&Transaction<'_>, &mut WriteState, &NodeKey) -> StoreResult<Option<T>>,
-) -> StoreResult<Option<T>> {
-    let Writer { conn, state } = w;
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(db)?;
-    // Keys added by a write that is rolled back stay in the filter: harmless "maybe"s.
-    let before = state.last_added;
-    match f(&tx, state, key) {
-        Ok(Some(v)) => {
-            match sign_audit_head(&tx, state, key).and_then(|()| tx.commit().map_err(db)) {
-                Ok(()) => Ok(Some(v)),
-                Err(e) => {
-                    state.rolled_back(before);
-                    Err(e)
-                }
-            }
-        }
-        other => {
-            state.rolled_back(before);
-            other
-        }
-    }
 }
 
 /// The write of [`IntelStore::add_objects_fed`]: inserts the objects as they arrive on
 /// `feed`; at [`Feed::End`] stores the status resource and the audit entry and asks for
 /// the commit; if the sender goes away first, asks for the rollback.
-#[allow(clippy::type_complexity)]
 fn fed_write(
     collection: String,
     author_org: i64,
     feed: Receiver<Feed>,
     status: NewStatus,
-) -> impl FnOnce(
-    &Transaction<'_>,
-    &mut WriteState,
-    &NodeKey,
-) -> StoreResult<Option<(Vec<AddOutcome>, String)>>
-       + Send
-       + 'static {
-    move |tx, state, _| {
+) -> impl WriteFn<(Vec<AddOutcome>, String)> {
+    move |tx, state| {
         let mut ids: Vec<String> = Vec::new();
         let mut outcomes = Vec::new();
         for item in feed {
@@ -675,7 +606,7 @@ fn append_audit(
             e.org,
             e.action,
             e.target,
-            ev.detail_json,
+            ev.detail_canonical,
             prev,
             hash
         ])
@@ -1110,7 +1041,7 @@ fn row_report(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRecord> {
 impl IntelStore for SqliteStore {
     async fn create_community(&self, name: &str) -> StoreResult<Community> {
         let name = name.to_string();
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             tx.execute(
                 "INSERT INTO communities (name, created) VALUES (?, ?)",
                 params![name, now_timestamp()],
@@ -1147,7 +1078,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn create_org(&self, new: NewOrg) -> StoreResult<Org> {
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             tx.execute(
                 "INSERT INTO orgs (name, kind, identity_id, client_of, created) VALUES (?, ?, ?, ?, ?)",
                 params![new.name, new.kind, new.identity_id, new.client_of, now_timestamp()],
@@ -1205,7 +1136,7 @@ impl IntelStore for SqliteStore {
         password_hash: &str,
     ) -> StoreResult<User> {
         let (name, hash) = (name.to_string(), password_hash.to_string());
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             let created = now_timestamp();
             tx.execute(
                 "INSERT INTO users (name, org_id, role, password_hash, created) VALUES (?, ?, ?, ?, ?)",
@@ -1262,7 +1193,7 @@ impl IntelStore for SqliteStore {
 
     async fn set_user_disabled(&self, name: &str, disabled: bool) -> StoreResult<bool> {
         let name = name.to_string();
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             let n = tx
                 .execute(
                     "UPDATE users SET disabled = ? WHERE name = ?",
@@ -1286,7 +1217,7 @@ impl IntelStore for SqliteStore {
             prefix.to_string(),
             label.map(str::to_string),
         );
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             let created = now_timestamp();
             tx.execute(
                 "INSERT INTO tokens (user_id, token_sha256, prefix, label, created) VALUES (?, ?, ?, ?, ?)",
@@ -1309,7 +1240,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn revoke_token(&self, id: i64) -> StoreResult<bool> {
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             Ok(tx
                 .execute("UPDATE tokens SET revoked = 1 WHERE id = ?", [id])
                 .map_err(db)?
@@ -1338,7 +1269,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn create_collection(&self, new: NewCollection) -> StoreResult<Collection> {
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             tx.execute(
                 "INSERT INTO collections (id, title, description, community_id, public_read, created) \
                  VALUES (?, ?, ?, ?, ?, ?)",
@@ -1386,7 +1317,7 @@ impl IntelStore for SqliteStore {
         audit: AuditEvent,
     ) -> StoreResult<Vec<AddOutcome>> {
         let collection = collection.to_string();
-        self.write(move |tx, state, _| {
+        self.write(move |tx, state| {
             let out = insert_objects(tx, state, &collection, author_org, &objects)?;
             if let Some(rep) = report {
                 tx.execute(
@@ -1434,7 +1365,7 @@ impl IntelStore for SqliteStore {
         feed: Receiver<Feed>,
         status: NewStatus,
     ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
-        Box::pin(self.start_write(fed_write(collection, author_org, feed, status)))
+        Box::pin(self.queue_write(fed_write(collection, author_org, feed, status), false))
     }
 
     fn add_objects_fed_complete(
@@ -1444,7 +1375,7 @@ impl IntelStore for SqliteStore {
         feed: Receiver<Feed>,
         status: NewStatus,
     ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
-        Box::pin(self.start_grouped_write(fed_write(collection, author_org, feed, status)))
+        Box::pin(self.queue_write(fed_write(collection, author_org, feed, status), true))
     }
 
     async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>> {
@@ -1467,7 +1398,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn delete_objects(&self, seqs: Vec<i64>, audit: AuditEvent) -> StoreResult<usize> {
-        self.write(move |tx, state, _| {
+        self.write(move |tx, state| {
             let mut n = 0;
             for s in &seqs {
                 tx.execute("DELETE FROM object_recipients WHERE seq = ?", [s])
@@ -1485,7 +1416,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn put_status(&self, status: StatusRecord) -> StoreResult<()> {
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             store_status(tx, &status.id, status.org_id, &status.body.to_string())
         })
         .await
@@ -1601,7 +1532,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn audit(&self, event: AuditEvent) -> StoreResult<()> {
-        self.write(move |tx, state, _| append_audit(tx, state, event.into()))
+        self.write(move |tx, state| append_audit(tx, state, event.into()))
             .await
     }
 
@@ -1659,7 +1590,7 @@ impl IntelStore for SqliteStore {
     /// Sets a value of the `meta` table.
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
         let (key, value) = (key.to_string(), value.to_string());
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             tx.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 params![key, value],
@@ -1677,7 +1608,7 @@ impl IntelStore for SqliteStore {
         addresses: Vec<(String, Option<String>)>,
     ) -> StoreResult<usize> {
         let chain = chain.to_string();
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             let mut n = 0;
             for (a, label) in addresses {
                 n += tx
@@ -1715,7 +1646,7 @@ impl IntelStore for SqliteStore {
 
     async fn put_findings(&self, report_id: &str, body: String) -> StoreResult<()> {
         let id = report_id.to_string();
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             tx.execute(
                 "INSERT OR REPLACE INTO findings (report_id, body, updated) VALUES (?, ?, ?)",
                 params![id, body, now_us()],
@@ -1745,7 +1676,7 @@ impl IntelStore for SqliteStore {
         alert: serde_json::Value,
     ) -> StoreResult<Option<AlertRecord>> {
         let id = report_id.to_string();
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             let body = alert.to_string();
             let old: Option<(i64, String)> = tx
                 .query_row(
@@ -1809,7 +1740,7 @@ impl IntelStore for SqliteStore {
 
     async fn set_alert_state(&self, org_id: i64, id: i64, state: &str) -> StoreResult<bool> {
         let state = state.to_string();
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             let n = tx
                 .execute(
                     "UPDATE alerts SET state = ?, updated = ? WHERE id = ? AND org_id = ?",
@@ -1828,7 +1759,7 @@ impl IntelStore for SqliteStore {
         secret: &str,
     ) -> StoreResult<WebhookRecord> {
         let (url, secret) = (url.to_string(), secret.to_string());
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             let now = now_us();
             tx.execute(
                 "INSERT INTO webhooks (org_id, url, secret, created) VALUES (?, ?, ?, ?)",
@@ -1869,7 +1800,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn add_delivery(&self, d: DeliveryRecord) -> StoreResult<()> {
-        self.write(move |tx, _, _| {
+        self.write(move |tx, _| {
             tx.execute(
                 "INSERT INTO deliveries (webhook_id, alert_id, attempt, status, error, at) VALUES (?, ?, ?, ?, ?, ?)",
                 params![d.webhook_id, d.alert_id, d.attempt, d.status, d.error, now_us()],

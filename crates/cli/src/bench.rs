@@ -4,6 +4,7 @@ use crate::BadInput;
 use chainwatch_chain::ingest::{ingest, IngestOptions};
 use chainwatch_chain::store::{store_dir, Store, NONE};
 use chainwatch_forensics::cluster::cluster_dir;
+use chainwatch_server::bench::median;
 use chainwatch_types::Chain;
 use clap::Subcommand;
 use serde::Serialize;
@@ -217,11 +218,6 @@ fn sha256sum_seconds(files: &[PathBuf]) -> anyhow::Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Peak resident set size of this process, bytes (Linux `VmHWM`).
 pub fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -349,8 +345,8 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 last = Some((s, store.column_bytes(), store.sizes(), store.bytes()));
             }
             let (s, col_bytes, sizes, store_bytes) = last.expect("runs ≥ 1");
-            let ingest_s = median(ing);
-            let sha_s = median(sha);
+            let ingest_s = median(&ing);
+            let sha_s = median(&sha);
             let txs_n = s["txs"].as_u64().unwrap_or(0);
             let io = s["inputs"].as_u64().unwrap_or(0) + s["outputs"].as_u64().unwrap_or(0);
             let per_io = |b: u64| b as f64 / io.max(1) as f64;
@@ -470,8 +466,8 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 walk_t.push(t.elapsed().as_secs_f64());
                 checksum = std::hint::black_box(acc ^ acc2);
             }
-            let c = median(col_t);
-            let w = median(walk_t);
+            let c = median(&col_t);
+            let w = median(&walk_t);
             let f = ScanFigures {
                 records,
                 runs,
@@ -537,7 +533,7 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 last = Some(s);
             }
             let s = last.expect("runs ≥ 1");
-            let (st, ht) = (median(sim_t), median(sha_t));
+            let (st, ht) = (median(&sim_t), median(&sha_t));
             let f = serde_json::json!({
                 "txs": s.txs, "blk_bytes": s.bytes, "runs": runs,
                 "sim_seconds_median": st, "txs_per_s": s.txs as f64 / st, "mb_per_s": s.bytes as f64 / 1e6 / st,
@@ -579,7 +575,7 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 std::hint::black_box(acc);
                 ref_t.push(t.elapsed().as_secs_f64());
             }
-            let (t, r) = (median(times), median(ref_t));
+            let (t, r) = (median(&times), median(&ref_t));
             let f = serde_json::json!({
                 "txs": store.tx.len(), "addresses": addrs, "runs": runs,
                 "cluster_seconds_median": t, "addresses_per_s": addrs as f64 / t,
@@ -631,8 +627,8 @@ pub fn run(what: BenchCommand) -> anyhow::Result<()> {
                 visited = v["txs_visited"].as_u64().unwrap_or(0);
                 rss = rss.max(r);
             }
-            let t = median(times);
-            let ft = median(follow);
+            let t = median(&times);
+            let ft = median(&follow);
             let store = Store::open(&store_dir(&bc.data, bc.chain), bc.chain)?;
             let f = serde_json::json!({
                 "txs": store.tx.len(), "method": m, "runs": runs, "trace_seconds_median": t,

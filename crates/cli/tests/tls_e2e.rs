@@ -201,7 +201,9 @@ async fn reports_go_over_https_to_a_server_the_client_trusts() {
     let base = format!("https://127.0.0.1:{port}");
     let trusting = chainwatch_server::client::http_client(Some(&ca)).unwrap();
     let t = Instant::now();
-    loop {
+    // TAXII discovery (once the server is up) names its API root with the scheme the
+    // client used.
+    let discovery: Value = loop {
         let r = trusting
             .get(format!("{base}/taxii2/"))
             .header("Accept", "application/taxii+json;version=2.1")
@@ -209,25 +211,14 @@ async fn reports_go_over_https_to_a_server_the_client_trusts() {
             .await;
         if let Ok(r) = r {
             assert_eq!(r.status().as_u16(), 200);
-            break;
+            break r.json().await.unwrap();
         }
         assert!(
             t.elapsed() < Duration::from_secs(30),
             "the HTTPS server did not come up: {r:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    // TAXII discovery names its API root with the scheme the client used.
-    let discovery: Value = trusting
-        .get(format!("{base}/taxii2/"))
-        .header("Accept", "application/taxii+json;version=2.1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    };
     assert_eq!(
         discovery["default"],
         format!("{base}/taxii2/root/"),

@@ -183,27 +183,13 @@ enum Answer {
     Early,
 }
 
-/// The status resource URL of `id` on the API root of `objects_url`.
-fn status_url(objects_url: &str, id: &str) -> String {
-    let root = objects_url
-        .split_once("/collections/")
-        .map_or(objects_url, |(root, _)| root);
-    format!("{root}/status/{id}/")
-}
-
-/// Reads status `id` until it is `complete`; fails if any object failed.
-async fn wait_complete(
-    http: &reqwest::Client,
-    objects_url: &str,
-    auth: &str,
-    id: &str,
-) -> Result<(), BenchError> {
-    let url = status_url(objects_url, id);
+/// Reads the status resource at `url` until it is `complete`; fails if any object failed.
+async fn wait_complete(http: &reqwest::Client, url: &str, auth: &str) -> Result<(), BenchError> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         // Answered once the write settles (servers without `Prefer: wait` answer at once).
         let v: Value = http
-            .get(&url)
+            .get(url)
             .header("Authorization", auth)
             .header("Accept", TAXII)
             .header("Prefer", "wait=60")
@@ -257,6 +243,12 @@ async fn post_all(
             .await
             .map_err(|e| BenchError::Http(e.to_string()))?;
         let s = r.status();
+        // A status answered before the commit says where it lives (`Location`).
+        let location = r
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| r.url().join(l).ok());
         let text = r
             .bytes()
             .await
@@ -271,19 +263,23 @@ async fn post_all(
             let status: Value = serde_json::from_slice(&text)
                 .map_err(|e| BenchError::Http(format!("POST {objects_url}: status: {e}")))?;
             if status["status"] != "complete" {
-                let id = status["id"].as_str().unwrap_or_default().to_string();
-                pending.push(id);
+                let url = location.ok_or_else(|| {
+                    BenchError::Http(format!(
+                        "POST {objects_url}: a pending status without Location"
+                    ))
+                })?;
+                pending.push(url.to_string());
             }
         }
     }
     // Writes commit in the order they came: once the last is complete, every object is
     // committed (the clock stops); then each of the others is checked.
     if let Some(last) = pending.last() {
-        wait_complete(http, objects_url, auth, last).await?;
+        wait_complete(http, last, auth).await?;
     }
     let secs = t.elapsed().as_secs_f64();
-    for id in pending.iter().rev().skip(1) {
-        wait_complete(http, objects_url, auth, id).await?;
+    for url in pending.iter().rev().skip(1) {
+        wait_complete(http, url, auth).await?;
     }
     Ok(secs)
 }
@@ -534,8 +530,8 @@ async fn run_chainwatch(
     ))
 }
 
-/// The median of `v` (the mean of the middle two for an even count).
-fn median(v: &[f64]) -> f64 {
+/// The median of `v` (the mean of the middle two for an even count; 0 for none).
+pub fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -545,11 +541,38 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// One run of medallion (memory backend, started with `python`) loaded with `bodies`.
+async fn run_medallion(
+    python: &str,
+    opts: &BenchOptions,
+    bodies: &[Bytes],
+) -> Result<Rates, BenchError> {
+    let dir = tempfile_dir()?;
+    let m = start_medallion(python, dir.path(), opts.page).await?;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("bench:bench")
+    );
+    let url = format!(
+        "{}/api1/collections/91a7b528-80eb-42ed-a74d-c6fbd5a26116/objects/",
+        m.url
+    );
+    let http = reqwest::Client::new();
+    drive(
+        &http,
+        &url,
+        &basic,
+        opts.objects,
+        bodies,
+        opts.page,
+        opts.get,
+    )
+    .await
+}
+
 /// Runs the bench (on the current tokio runtime).
 pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> {
-    let dir = tempfile_dir()?;
     let bodies = envelopes(&objects(opts.objects), opts.batch);
-    let http = reqwest::Client::new();
     let mut runs = Vec::new();
     let mut rss = Vec::new();
     let mut rss_after_runs = Vec::new();
@@ -577,32 +600,8 @@ pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> 
 
     let (medallion, medallion_error) = match &opts.python {
         None => (None, Some("skipped".to_string())),
-        Some(py) => match start_medallion(py, dir.path(), opts.page).await {
-            Ok(m) => {
-                let basic = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode("bench:bench")
-                );
-                let murl = format!(
-                    "{}/api1/collections/91a7b528-80eb-42ed-a74d-c6fbd5a26116/objects/",
-                    m.url
-                );
-                let r = drive(
-                    &http,
-                    &murl,
-                    &basic,
-                    opts.objects,
-                    &bodies,
-                    opts.page,
-                    opts.get,
-                )
-                .await;
-                drop(m);
-                match r {
-                    Ok(r) => (Some(r), None),
-                    Err(e) => (None, Some(e.to_string())),
-                }
-            }
+        Some(py) => match run_medallion(py, opts, &bodies).await {
+            Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e.to_string())),
         },
     };
@@ -677,17 +676,5 @@ mod tests {
         assert_eq!(f.chainwatch_post_sync_runs.len(), 1);
         assert!(f.medallion.is_none() && f.post_ratio.is_none());
         assert_eq!(f.medallion_error.as_deref(), Some("skipped"));
-    }
-
-    #[test]
-    fn status_urls_are_on_the_api_root_of_the_objects_url() {
-        assert_eq!(
-            status_url("http://h:1/taxii2/root/collections/c1/objects/", "s1"),
-            "http://h:1/taxii2/root/status/s1/"
-        );
-        assert_eq!(
-            status_url("http://h:1/api1/collections/91a7/objects/", "s2"),
-            "http://h:1/api1/status/s2/"
-        );
     }
 }

@@ -14,6 +14,9 @@ pub enum ClientError {
         /// Why.
         message: String,
     },
+    /// The HTTP client could not be set up (TLS back end).
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
     /// The server could not be reached.
     #[error("cannot reach {url}: {message}")]
     Connect {
@@ -51,10 +54,7 @@ pub fn http_client(ca_cert: Option<&Path>) -> Result<reqwest::Client, ClientErro
             b = b.add_root_certificate(c);
         }
     }
-    b.build().map_err(|e| ClientError::Connect {
-        url: String::new(),
-        message: format!("cannot set up the HTTP client: {e}"),
-    })
+    b.build().map_err(|e| ClientError::Setup(e.to_string()))
 }
 
 /// The reason of a failed request, with its causes (the TLS or connection error under

@@ -88,7 +88,7 @@ async fn blocking<T: Send + 'static>(
 
 /// The entity of an address.
 #[utoipa::path(get, path = "/api/entities/{address}", tag = "entities", params(("address" = String, Path), ("limit" = Option<usize>, Query, description = "Members listed")),
-    responses((status = 200, description = "Cluster, size, tags, label conflicts, members"), (status = 401, description = "No credentials"), (status = 404, description = "Address not on the chain"), (status = 503, description = "No chain ingested")))]
+    responses((status = 200, description = "Cluster, size, tags, label conflicts, members"), (status = 401, description = "No credentials"), (status = 404, description = "Address not on the chain"), (status = 422, description = "Not a valid address"), (status = 503, description = "No chain ingested")))]
 pub(crate) async fn entity(
     State(st): State<Shared>,
     headers: HeaderMap,
@@ -183,7 +183,7 @@ fn describe(view: &Arc<View>, address: &str, limit: usize) -> Result<Value, ApiE
 
 /// Why two addresses are one entity.
 #[utoipa::path(get, path = "/api/entities/{address}/why/{other}", tag = "entities", params(("address" = String, Path), ("other" = String, Path)),
-    responses((status = 200, description = "The chain of co-spending transactions that joins them"), (status = 401, description = "No credentials"), (status = 404, description = "Address not on the chain"), (status = 503, description = "No chain ingested")))]
+    responses((status = 200, description = "The chain of co-spending transactions that joins them"), (status = 401, description = "No credentials"), (status = 404, description = "Address not on the chain"), (status = 422, description = "Not a valid address"), (status = 503, description = "No chain ingested")))]
 pub(crate) async fn why(
     State(st): State<Shared>,
     headers: HeaderMap,

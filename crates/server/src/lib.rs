@@ -63,7 +63,7 @@ pub async fn serve(
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     running.state.watch.stop();
     // Writes answered early (`Prefer: respond-async`) still commit before the process ends.
-    if !running.state.pending.is_empty() {
+    if running.state.pending.queued() {
         tracing::info!("committing the queued TAXII writes");
     }
     running.state.pending.drained().await;

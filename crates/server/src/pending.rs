@@ -10,7 +10,7 @@
 //! commit of the one before. A write that fails leaves a status with every object counted
 //! as a failure, kept here for [`FAILED_RETENTION`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -25,15 +25,37 @@ const MAX_FAILED: usize = 10_000;
 struct Entry {
     org_id: i64,
     body: String,
-    /// When the write failed (`None`: still queued).
-    failed: Option<Instant>,
+    /// Whether the write failed (`false`: still queued).
+    failed: bool,
+}
+
+/// The statuses held, and the failed ones in the order they failed (oldest first).
+#[derive(Default)]
+struct Held {
+    entries: HashMap<String, Entry>,
+    failed: VecDeque<(Instant, String)>,
+}
+
+impl Held {
+    /// Drops the failed statuses past `retention`, and the oldest beyond [`MAX_FAILED`].
+    fn prune(&mut self, retention: Duration) {
+        while let Some((at, id)) = self.failed.front() {
+            if at.elapsed() < retention && self.failed.len() <= MAX_FAILED {
+                break;
+            }
+            self.entries.remove(id);
+            self.failed.pop_front();
+        }
+    }
 }
 
 /// The statuses of queued writes, and the slots of the queue.
 pub struct PendingWrites {
-    statuses: Mutex<HashMap<String, Entry>>,
+    held: Mutex<Held>,
     slots: Arc<Semaphore>,
     max: usize,
+    /// How long a failed status stays ([`FAILED_RETENTION`]).
+    retention: Duration,
     /// Woken whenever a write finishes or fails.
     settled: Notify,
 }
@@ -49,9 +71,10 @@ impl PendingWrites {
     pub fn new(max: usize) -> PendingWrites {
         let max = max.max(1);
         PendingWrites {
-            statuses: Mutex::new(HashMap::new()),
+            held: Mutex::new(Held::default()),
             slots: Arc::new(Semaphore::new(max)),
             max,
+            retention: FAILED_RETENTION,
             settled: Notify::new(),
         }
     }
@@ -65,6 +88,11 @@ impl PendingWrites {
             .expect("the semaphore is never closed")
     }
 
+    /// Whether a write is queued (holds a slot).
+    pub fn queued(&self) -> bool {
+        self.slots.available_permits() < self.max
+    }
+
     /// Waits until no write is queued (for a clean shutdown).
     pub async fn drained(&self) {
         let _all = self
@@ -74,39 +102,43 @@ impl PendingWrites {
             .expect("the semaphore is never closed");
     }
 
+    /// Runs `f` on the held statuses, expired failures dropped first.
+    fn with_held<T>(&self, f: impl FnOnce(&mut Held) -> T) -> Option<T> {
+        let mut held = self.held.lock().ok()?;
+        held.prune(self.retention);
+        Some(f(&mut held))
+    }
+
     /// Records the pending status `id` of organisation `org_id`.
     pub fn insert(&self, id: String, org_id: i64, body: String) {
-        if let Ok(mut m) = self.statuses.lock() {
-            m.insert(
+        self.with_held(|h| {
+            h.entries.insert(
                 id,
                 Entry {
                     org_id,
                     body,
-                    failed: None,
+                    failed: false,
                 },
-            );
-        }
+            )
+        });
     }
 
     /// The status `id` if it is held here: its organisation and JSON.
     pub fn get(&self, id: &str) -> Option<(i64, String)> {
-        let m = self.statuses.lock().ok()?;
-        m.get(id).map(|e| (e.org_id, e.body.clone()))
+        self.with_held(|h| h.entries.get(id).map(|e| (e.org_id, e.body.clone())))
+            .flatten()
+    }
+
+    /// The organisation of the write `id` if it is still queued.
+    pub fn queued_for(&self, id: &str) -> Option<i64> {
+        self.with_held(|h| h.entries.get(id).filter(|e| !e.failed).map(|e| e.org_id))
+            .flatten()
     }
 
     /// The write of `id` was committed: the store has its status now.
     pub fn finish(&self, id: &str) {
-        if let Ok(mut m) = self.statuses.lock() {
-            m.remove(id);
-        }
+        self.with_held(|h| h.entries.remove(id));
         self.settled.notify_waiters();
-    }
-
-    /// Whether the write of `id` is still queued.
-    pub fn is_queued(&self, id: &str) -> bool {
-        self.statuses
-            .lock()
-            .is_ok_and(|m| m.get(id).is_some_and(|e| e.failed.is_none()))
     }
 
     /// Waits until the write of `id` is no longer queued (committed or failed), or
@@ -118,7 +150,7 @@ impl PendingWrites {
             tokio::pin!(woken);
             // Registered before the check, so a write settling in between still wakes it.
             woken.as_mut().enable();
-            if !self.is_queued(id) {
+            if self.queued_for(id).is_none() {
                 return;
             }
             if tokio::time::timeout_at(deadline, woken).await.is_err() {
@@ -128,38 +160,22 @@ impl PendingWrites {
     }
 
     /// The write of `id` failed: its status becomes `body`, kept for
-    /// [`FAILED_RETENTION`]. Expired failed statuses are dropped.
+    /// [`FAILED_RETENTION`] (at most [`MAX_FAILED`] of them, the oldest go first).
     pub fn fail(&self, id: &str, body: String) {
-        let Ok(mut m) = self.statuses.lock() else {
-            return;
-        };
-        if let Some(e) = m.get_mut(id) {
-            e.body = body;
-            e.failed = Some(Instant::now());
-        }
-        self.settled.notify_waiters();
-        m.retain(|_, e| e.failed.is_none_or(|at| at.elapsed() < FAILED_RETENTION));
-        let failed = m.values().filter(|e| e.failed.is_some()).count();
-        if failed > MAX_FAILED {
-            let mut by_age: Vec<(Instant, String)> = m
-                .iter()
-                .filter_map(|(k, e)| e.failed.map(|at| (at, k.clone())))
-                .collect();
-            by_age.sort();
-            for (_, k) in by_age.into_iter().take(failed - MAX_FAILED) {
-                m.remove(&k);
+        self.with_held(|h| {
+            if let Some(e) = h.entries.get_mut(id) {
+                e.body = body;
+                e.failed = true;
+                h.failed.push_back((Instant::now(), id.to_string()));
             }
-        }
+        });
+        self.settled.notify_waiters();
     }
 
     /// Statuses held (queued writes and kept failures).
-    pub fn len(&self) -> usize {
-        self.statuses.lock().map_or(0, |m| m.len())
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.with_held(|h| h.entries.len()).unwrap_or(0)
     }
 }
 
@@ -183,13 +199,26 @@ mod tests {
         assert_eq!(p.len(), 1);
     }
 
+    #[test]
+    fn a_failed_status_is_dropped_after_the_retention() {
+        let mut p = PendingWrites::new(2);
+        p.retention = Duration::from_millis(30);
+        p.insert("a".into(), 1, "pending a".into());
+        p.fail("a", "failed a".into());
+        assert_eq!(p.get("a"), Some((1, "failed a".into())));
+        assert_eq!(p.queued_for("a"), None, "a failed write is not queued");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(p.get("a"), None);
+        assert_eq!(p.len(), 0);
+    }
+
     #[tokio::test]
     async fn a_waiter_wakes_when_the_write_settles_or_its_time_is_up() {
         let p = Arc::new(PendingWrites::new(2));
         p.insert("a".into(), 1, "pending a".into());
         // Time up: back while still queued.
         p.settled("a", Duration::from_millis(20)).await;
-        assert!(p.is_queued("a"));
+        assert_eq!(p.queued_for("a"), Some(1));
         let waiter = tokio::spawn({
             let p = p.clone();
             async move { p.settled("a", Duration::from_secs(30)).await }

@@ -415,6 +415,15 @@ pub struct NewStatus {
 }
 
 impl NewStatus {
+    /// A new status id for a request of organisation `org_id` received now.
+    pub fn new(org_id: i64) -> NewStatus {
+        NewStatus {
+            id: uuid::Uuid::new_v4().to_string(),
+            org_id,
+            request_timestamp: chainwatch_intel::stix::now_timestamp(),
+        }
+    }
+
     /// The status resource JSON of `n` objects not committed yet (`status` `pending`),
     /// or, with `failed`, of `n` objects the store could not write (`complete`, every
     /// object a failure).

@@ -146,8 +146,8 @@ pub async fn status(
     let p = begin(&st, &headers).await?;
     // `Prefer: wait=N` on a queued write of the caller's: answer once it has settled (or
     // after N seconds, at most a minute) rather than have the client poll.
-    if let Some(wait) = preferred_wait(&headers) {
-        if matches!((&p, st.pending.get(&id)), (Some(p), Some((org_id, _))) if p.org_id == org_id) {
+    if let (Some(wait), Some(p)) = (preferred_wait(&headers), &p) {
+        if st.pending.queued_for(&id) == Some(p.org_id) {
             st.pending.settled(&id, wait).await;
         }
     }
@@ -793,41 +793,36 @@ fn prefers_async(headers: &HeaderMap) -> bool {
 
 /// [`add_objects`] answered before the commit (see [`crate::pending`]): validates every
 /// object (a refused one fails the request, nothing queued), queues the write, records
-/// its pending status and answers it with `Preference-Applied: respond-async`. The write
-/// commits in request order; its status then comes from the store.
+/// its pending status and answers it with `Preference-Applied: respond-async` and the
+/// status resource's address in `Location` (RFC 7240). The write commits in request
+/// order; its status then comes from the store.
 async fn add_objects_async(
     st: Shared,
-    org_id: i64,
-    p: Option<&Principal>,
+    pr: &Principal,
     cid: String,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let slot = st.pending.slot().await;
     let (feed, fed) = std::sync::mpsc::channel();
-    let audit = event(p, "taxii.add", &cid, Value::Null);
-    let n = feed_objects(body, &feed, audit)?;
+    let n = feed_objects(body, &feed, event(Some(pr), "taxii.add", &cid, Value::Null))?;
     drop(feed);
-    let status = NewStatus {
-        id: uuid::Uuid::new_v4().to_string(),
-        org_id,
-        request_timestamp: stix::now_timestamp(),
-    };
+    let status = NewStatus::new(pr.org_id);
     let pending = status.render_unwritten(n, false);
     let failed = status.render_unwritten(n, true);
     let id = status.id.clone();
-    st.pending.insert(id.clone(), org_id, pending.clone());
-    let writing = st
-        .node
-        .store
-        .clone()
-        .add_objects_fed_complete(cid.clone(), org_id, fed, status);
-    let state = st.clone();
+    st.pending.insert(id.clone(), pr.org_id, pending.clone());
+    let writing =
+        st.node
+            .store
+            .clone()
+            .add_objects_fed_complete(cid.clone(), pr.org_id, fed, status);
+    let location = format!("/taxii2/root/status/{id}/");
     tokio::spawn(async move {
         let _slot = slot;
         match writing.await {
             Ok(Some(_)) => {
                 metrics::counter!("chainwatch_taxii_objects_added_total").increment(n as u64);
-                state.pending.finish(&id);
+                st.pending.finish(&id);
             }
             outcome => {
                 let why = match outcome {
@@ -835,14 +830,17 @@ async fn add_objects_async(
                     _ => "the write was abandoned".into(),
                 };
                 tracing::error!(status = %id, collection = %cid, error = %why, "asynchronous TAXII write failed");
-                state.pending.fail(&id, failed);
+                st.pending.fail(&id, failed);
             }
         }
     });
     Ok(taxii_response(
         StatusCode::ACCEPTED,
         pending,
-        &[("preference-applied", "respond-async".to_string())],
+        &[
+            ("preference-applied", "respond-async".to_string()),
+            ("location", location),
+        ],
     ))
 }
 
@@ -850,7 +848,7 @@ async fn add_objects_async(
 #[utoipa::path(post, path = "/taxii2/root/collections/{cid}/objects/", tag = "taxii", params(("cid" = String, Path),
         ("Prefer" = Option<String>, Header, description = "`respond-async`: answer with a pending status once every object is validated; the objects are committed in request order")),
     request_body(content = Object, content_type = "application/taxii+json;version=2.1", description = "Envelope {objects: [...]}"),
-    responses((status = 202, description = "Status resource: complete, or pending when `Prefer: respond-async` was applied (header `Preference-Applied`)"), (status = 400, description = "Malformed JSON"), (status = 403, description = "Not allowed to write"),
+    responses((status = 202, description = "Status resource: complete, or pending when `Prefer: respond-async` was applied (headers `Preference-Applied`, and `Location` of the status)"), (status = 400, description = "Malformed JSON"), (status = 403, description = "Not allowed to write"),
               (status = 404, description = "Unknown collection"), (status = 413, description = "Body too large"), (status = 415, description = "Wrong Content-Type"),
               (status = 422, description = "Invalid STIX, with the reasons; nothing stored")))]
 pub async fn add_objects(
@@ -898,7 +896,7 @@ pub async fn add_objects(
         });
     };
     if prefers_async(&headers) {
-        return add_objects_async(st.clone(), pr.org_id, p.as_ref(), cid, &body).await;
+        return add_objects_async(st.clone(), pr, cid, &body).await;
     }
     // The store inserts the objects on its own thread while this one validates them and
     // feeds it the valid ones; it commits (objects, status resource, audit entry) only
@@ -906,11 +904,7 @@ pub async fn add_objects(
     // `Value` parse did before), so the writer never waits for a thread of the blocking
     // pool it may be holding up.
     let (feed, fed) = std::sync::mpsc::channel();
-    let status = NewStatus {
-        id: uuid::Uuid::new_v4().to_string(),
-        org_id: pr.org_id,
-        request_timestamp: stix::now_timestamp(),
-    };
+    let status = NewStatus::new(pr.org_id);
     let writer = st
         .node
         .store

@@ -356,7 +356,6 @@ impl Watch {
             if self.state(&rep.id).is_some() {
                 continue; // filed since the start
             }
-            // The report's objects as its author sees them (all of them).
             let reader = reader_of(author);
             let objects = match self
                 .store

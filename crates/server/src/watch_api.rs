@@ -50,7 +50,7 @@ fn bad(msg: impl Into<String>) -> ApiError {
 
 /// A report's trace: status, method, height, the trace; `reached` for the author only.
 #[utoipa::path(get, path = "/api/reports/{id}/trace", tag = "watch", params(("id" = String, Path)),
-    responses((status = 200, description = "OK"), (status = 401, description = "No credentials"), (status = 404, description = "Unknown, or not visible to the caller")))]
+    responses((status = 200, description = "OK"), (status = 401, description = "Invalid credentials"), (status = 404, description = "Unknown, or not visible to the caller")))]
 pub(crate) async fn report_trace(
     State(st): State<Shared>,
     headers: HeaderMap,
@@ -77,7 +77,7 @@ pub(crate) async fn report_trace(
 /// Reports correlated with `id` (shared address, tx or non-service cluster), only among those
 /// the caller may read; 404 when the caller may not read `id` itself.
 #[utoipa::path(get, path = "/api/reports/{id}/related", tag = "watch", params(("id" = String, Path)),
-    responses((status = 200, description = "OK"), (status = 401, description = "No credentials"), (status = 404, description = "Unknown, or not visible to the caller")))]
+    responses((status = 200, description = "OK"), (status = 401, description = "Invalid credentials"), (status = 404, description = "Unknown, or not visible to the caller")))]
 pub(crate) async fn report_related(
     State(st): State<Shared>,
     headers: HeaderMap,
@@ -125,7 +125,7 @@ async fn own_org(st: &Shared, headers: &HeaderMap, org: &str) -> Result<Principa
 /// go to the organisation whose addresses stolen funds reach.
 #[utoipa::path(post, path = "/api/orgs/{org}/addresses", tag = "watch", params(("org" = String, Path)),
     request_body(content = Object, description = "{chain?, addresses: [address | {address, label}]}"),
-    responses((status = 201, description = "Registered"), (status = 400, description = "Invalid addresses, with the reasons"), (status = 401, description = "No credentials"), (status = 403, description = "Not the caller's organisation")))]
+    responses((status = 201, description = "Registered; invalid addresses listed in `errors` with the reasons"), (status = 401, description = "No credentials"), (status = 403, description = "Not the caller's organisation"), (status = 422, description = "Unknown chain, no chain to default to, or more than 10,000 addresses")))]
 pub(crate) async fn add_addresses(
     State(st): State<Shared>,
     headers: HeaderMap,
@@ -228,7 +228,7 @@ pub(crate) struct StateChange {
 /// Sets an alert's state.
 #[utoipa::path(post, path = "/api/alerts/{id}", tag = "watch", params(("id" = i64, Path)),
     request_body(content = Object, description = "{state: new | acknowledged | resolved}"),
-    responses((status = 200, description = "OK"), (status = 401, description = "No credentials"), (status = 404, description = "Unknown, or not visible to the caller")))]
+    responses((status = 200, description = "OK"), (status = 401, description = "No credentials"), (status = 404, description = "Unknown, or not visible to the caller"), (status = 422, description = "Not a state")))]
 pub(crate) async fn set_state(
     State(st): State<Shared>,
     headers: HeaderMap,
@@ -286,7 +286,7 @@ pub(crate) struct NewWebhook {
 
 /// Creates a webhook; the secret is generated here and shown once.
 #[utoipa::path(post, path = "/api/webhooks", tag = "watch", request_body(content = Object, description = "{url}"),
-    responses((status = 201, description = "The webhook with its one-time secret"), (status = 400, description = "Not an http(s) URL"), (status = 401, description = "No credentials"), (status = 403, description = "Readers cannot add webhooks")))]
+    responses((status = 201, description = "The webhook with its one-time secret"), (status = 422, description = "Not an http(s) URL"), (status = 401, description = "No credentials"), (status = 403, description = "Readers cannot add webhooks")))]
 pub(crate) async fn create_webhook(
     State(st): State<Shared>,
     headers: HeaderMap,
@@ -355,7 +355,7 @@ pub(crate) struct ScreenRequest {
 
 /// Screens up to 10,000 addresses; exposure only to reports the caller may read.
 #[utoipa::path(post, path = "/api/screen", tag = "watch", request_body(content = Object, description = "{addresses: [..], max_hops?}"),
-    responses((status = 200, description = "Per address: cluster, tags, exposure, risk and reasons"), (status = 400, description = "Bad request"), (status = 401, description = "No credentials"), (status = 413, description = "More than 10,000 addresses")))]
+    responses((status = 200, description = "Per address: cluster, tags, exposure, risk and reasons"), (status = 401, description = "Invalid credentials"), (status = 422, description = "No addresses, or more than 10,000"), (status = 503, description = "No chain ingested")))]
 pub(crate) async fn screen(
     State(st): State<Shared>,
     headers: HeaderMap,

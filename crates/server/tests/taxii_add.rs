@@ -258,8 +258,12 @@ async fn recipients_on_the_fast_path() {
 }
 
 /// POSTs `objects` asking `Prefer: respond-async`; the status code, the
-/// `Preference-Applied` header and the status answered.
-async fn post_async(w: &World, who: &str, objects: &[Value]) -> (u16, Option<String>, Value) {
+/// `Preference-Applied` and `Location` headers, and the status answered.
+async fn post_async(
+    w: &World,
+    who: &str,
+    objects: &[Value],
+) -> (u16, Option<String>, Option<String>, Value) {
     let r = w
         .req(reqwest::Method::POST, &w.objects_url(), who)
         .header("Content-Type", TAXII)
@@ -269,11 +273,13 @@ async fn post_async(w: &World, who: &str, objects: &[Value]) -> (u16, Option<Str
         .await
         .unwrap();
     let s = r.status().as_u16();
-    let applied = r
-        .headers()
-        .get("preference-applied")
-        .map(|v| v.to_str().unwrap().to_string());
-    (s, applied, r.json().await.unwrap())
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let (applied, location) = (header("preference-applied"), header("location"));
+    (s, applied, location, r.json().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,8 +291,8 @@ async fn respond_async_answers_pending_then_the_committed_status() {
     // A refused object still fails the whole request at once, nothing queued.
     let mut bad = indicator(None, &[]);
     bad.as_object_mut().unwrap().remove("pattern");
-    let (s, applied, body) = post_async(&w, "author", &[indicator(None, &[]), bad]).await;
-    assert_eq!((s, applied), (422, None), "{body}");
+    let (s, applied, location, body) = post_async(&w, "author", &[indicator(None, &[]), bad]).await;
+    assert_eq!((s, applied, location), (422, None, None), "{body}");
 
     // Several envelopes in a row, each answered pending (or already complete).
     let batches: Vec<Vec<Value>> = (0..6)
@@ -294,9 +300,14 @@ async fn respond_async_answers_pending_then_the_committed_status() {
         .collect();
     let mut statuses = Vec::new();
     for b in &batches {
-        let (s, applied, status) = post_async(&w, "author", b).await;
+        let (s, applied, location, status) = post_async(&w, "author", b).await;
         assert_eq!(s, 202, "{status}");
         assert_eq!(applied.as_deref(), Some("respond-async"));
+        let id = status["id"].as_str().unwrap();
+        let location = location.expect("Location of the status");
+        assert_eq!(location, format!("/taxii2/root/status/{id}/"));
+        // Another organisation cannot see it, even while it is queued.
+        assert_eq!(w.get(&w.url(&location), "community").await.0, 404);
         assert_eq!(status["total_count"], 300);
         assert!(
             status["status"] == "pending" && status["pending_count"] == 300
@@ -346,7 +357,12 @@ async fn respond_async_answers_pending_then_the_committed_status() {
         "one audit entry per write"
     );
     assert!(node.verify_audit().await.unwrap().ok());
-    assert!(w.server.state.pending.is_empty());
+    for id in &statuses {
+        assert!(
+            w.server.state.pending.get(id).is_none(),
+            "status {id} still held"
+        );
+    }
 
     // A status id that does not exist: 404, at once even with a wait.
     let url = w.url("/taxii2/root/status/00000000-0000-4000-8000-000000000000/");

@@ -211,17 +211,17 @@ async fn trace_status(w: &World, base: &str, id: &str) -> String {
     v["status"].as_str().unwrap().to_string()
 }
 
+/// Files `report` as the author; the stored report.
+async fn submitted(w: &World, report: &Value) -> Value {
+    let (s, v) = w.submit("author", report).await;
+    assert_eq!(s, 201, "{v}");
+    v
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_resumes_the_traces_of_theft_reports_only() {
     let w = world(Default::default()).await;
-    let theft = chainwatch_server::client::submit_report(
-        &w.server.url(),
-        &w.tokens["author"],
-        &report("APT38", "GREEN"),
-        None,
-    )
-    .await
-    .unwrap();
+    let theft = submitted(&w, &report("APT38", "GREEN")).await;
     let theft_id = theft["id"].as_str().unwrap().to_string();
     // The same incident filed again as a raw STIX bundle under new ids: raw bundles are not
     // traced when filed, so they must not be after a restart either.
@@ -238,26 +238,12 @@ async fn a_restarted_node_resumes_the_traces_of_theft_reports_only() {
     }
     bundle["id"] = json!(format!("bundle--{}", uuid_v4()));
     assert!(text.contains(THEFT_EXTENSION_ID));
-    let raw = chainwatch_server::client::submit_report(
-        &w.server.url(),
-        &w.tokens["author"],
-        &bundle,
-        None,
-    )
-    .await
-    .unwrap();
+    let raw = submitted(&w, &bundle).await;
     let raw_id = raw["id"].as_str().unwrap().to_string();
     assert_eq!(trace_status(&w, &w.server.url(), &raw_id).await, "none");
     // A theft report filed after the raw bundle: the restarted node queues reports oldest
     // first, so once this one is traced the raw bundle has been passed over.
-    let later = chainwatch_server::client::submit_report(
-        &w.server.url(),
-        &w.tokens["author"],
-        &report("APT38", "GREEN"),
-        None,
-    )
-    .await
-    .unwrap();
+    let later = submitted(&w, &report("APT38", "GREEN")).await;
     let later_id = later["id"].as_str().unwrap().to_string();
 
     // A second node on the same data directory (no chain: traces end "skipped").

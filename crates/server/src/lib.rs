@@ -17,7 +17,7 @@ pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod entity_api;
-pub mod key_filter;
+pub mod id_index;
 pub mod node;
 pub mod pending;
 pub mod reports;

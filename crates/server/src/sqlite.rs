@@ -7,7 +7,7 @@
 //! recorded in `PRAGMA user_version`. Visibility is pushed into the SQL (see
 //! [`visible`]), mirroring `chainwatch_intel::policy::can_read`.
 
-use crate::key_filter::KeyFilter;
+use crate::id_index::{IdIndex, SharedIdIndex};
 use crate::store::*;
 use async_trait::async_trait;
 use chainwatch_intel::audit::{AuditEntry, AuditEvent, AuditHead, PreparedEvent, GENESIS};
@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_watch.sql"),
     include_str!("../migrations/sqlite/0003_object_keys.sql"),
     include_str!("../migrations/sqlite/0004_objects_and_statuses.sql"),
+    include_str!("../migrations/sqlite/0005_id_index_in_memory.sql"),
 ];
 
 /// How long a status resource (one per TAXII POST) is kept: a client polls it shortly
@@ -49,7 +50,8 @@ fn store_status(tx: &Transaction<'_>, id: &str, org_id: i64, body: &str) -> Stor
     Ok(())
 }
 
-/// The index on [`id_key`], built by migration 3 once the keys are filled in.
+/// The index on [`id_key`], built by migration 3 once the keys are filled in (and
+/// replaced by the in-memory [`IdIndex`] in migration 5).
 const OBJECTS_KEY_INDEX: &str = "CREATE INDEX objects_key ON objects(id_key, version_us)";
 
 /// The key objects are looked up by: the first 63 bits of the SHA-256 of the STIX id
@@ -95,8 +97,11 @@ struct Writer {
 struct WriteState {
     /// The last `date_added` given (µs; every object gets a later one).
     last_added: i64,
-    /// The id keys stored (see [`KeyFilter`]).
-    keys: KeyFilter,
+    /// The rows of each id key (see [`IdIndex`]), shared with the readers.
+    ids: SharedIdIndex,
+    /// The changes made to `ids` by the open transaction, in order, to undo if it is
+    /// rolled back.
+    id_changes: Vec<IdChange>,
     /// The audit log's last entry (seq, hash) as the open transaction leaves it; `None`:
     /// not known (read from the table when needed).
     audit_head: Option<(i64, String)>,
@@ -104,12 +109,52 @@ struct WriteState {
     audit_head_unsigned: bool,
 }
 
+/// A change to the [`IdIndex`] made by a write.
+#[derive(Clone, Copy, Debug)]
+enum IdChange {
+    /// Row `seq` added under `key`.
+    Added { key: i64, seq: i64 },
+    /// Row `seq` taken out from under `key`.
+    Removed { key: i64, seq: i64 },
+}
+
 impl WriteState {
-    /// Forgets what a rolled-back write may have left: the audit head is read again.
+    /// Forgets what a rolled-back transaction may have left: the audit head is read again,
+    /// and its changes to the id index are undone.
     fn rolled_back(&mut self, last_added: i64) {
         self.last_added = last_added;
         self.audit_head = None;
         self.audit_head_unsigned = false;
+        self.undo_id_changes(0);
+    }
+
+    /// Indexes row `seq` under `key`.
+    fn add_row(&mut self, key: i64, seq: i64) {
+        self.ids.write().insert(key, seq);
+        self.id_changes.push(IdChange::Added { key, seq });
+    }
+
+    /// Takes row `seq` out of the index.
+    fn remove_row(&mut self, key: i64, seq: i64) {
+        if self.ids.write().remove(key, seq) {
+            self.id_changes.push(IdChange::Removed { key, seq });
+        }
+    }
+
+    /// Undoes the changes to the id index after the first `keep` (latest first).
+    fn undo_id_changes(&mut self, keep: usize) {
+        if self.id_changes.len() <= keep {
+            return;
+        }
+        let mut ids = self.ids.write();
+        for change in self.id_changes.drain(keep..).rev() {
+            match change {
+                IdChange::Added { key, seq } => {
+                    ids.remove(key, seq);
+                }
+                IdChange::Removed { key, seq } => ids.insert(key, seq),
+            }
+        }
     }
 }
 
@@ -180,6 +225,8 @@ const MAX_GROUP: usize = 16;
 
 struct Inner {
     path: PathBuf,
+    /// The rows of each id key (the writer's, shared).
+    ids: SharedIdIndex,
     /// The writer thread's queue; the thread ends when this is dropped.
     writes: Mutex<std::sync::mpsc::Sender<WriteJob>>,
     readers: Mutex<Vec<Connection>>,
@@ -229,9 +276,9 @@ fn spawn_writer(
 }
 
 /// Runs writes in one immediate transaction, each within a savepoint when there are
-/// several (a write that fails or declines is rolled back alone), signs the audit head if
-/// entries were added, commits, and tells each how it ended. Keys a rolled-back write added stay in the key
-/// filter: harmless "maybe"s.
+/// several (a write that fails or declines is rolled back alone, its changes to the id
+/// index undone), signs the audit head if entries were added, commits, and tells each
+/// how it ended.
 fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn QueuedWrite>>) {
     let Writer { conn, state } = w;
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
@@ -251,6 +298,7 @@ fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn QueuedWrite>>) {
     let mut declined_alone = false;
     for mut write in group {
         let before = state.last_added;
+        let id_changes = state.id_changes.len();
         if shared {
             if let Err(e) = tx.execute_batch("SAVEPOINT queued_write") {
                 write.finish(Err(db(e)));
@@ -262,6 +310,7 @@ fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn QueuedWrite>>) {
         if !kept && shared {
             let _ = tx.execute_batch("ROLLBACK TO queued_write; RELEASE queued_write");
             state.last_added = before;
+            state.undo_id_changes(id_changes);
             // Read again (the kept writes' entries included); still signed before the commit.
             state.audit_head = None;
         }
@@ -275,8 +324,9 @@ fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn QueuedWrite>>) {
         Ok(())
     } else {
         let committed = sign_audit_head(&tx, state, key).and_then(|()| tx.commit().map_err(db));
-        if committed.is_err() {
-            state.rolled_back(start);
+        match committed {
+            Ok(()) => state.id_changes.clear(),
+            Err(_) => state.rolled_back(start),
         }
         committed
     };
@@ -317,6 +367,41 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
          PRAGMA foreign_keys = ON;",
     )?;
     Ok(c)
+}
+
+/// Opens a connection for queries: [`open_conn`] with the SQL function `other_rows`.
+fn open_reader(path: &Path, ids: &SharedIdIndex) -> rusqlite::Result<Connection> {
+    let c = open_conn(path)?;
+    add_functions(&c, ids.clone())?;
+    Ok(c)
+}
+
+/// Adds to `c` the SQL function `other_rows(id_key, seq)`: the other rows indexed under
+/// the key as a JSON array (for `json_each`), or NULL when there are none (nearly every
+/// object has one version). The rows may include some the caller cannot see or that are
+/// not that object (see [`IdIndex`]): queries join them back to `objects` and check the
+/// key and the id.
+fn add_functions(c: &Connection, ids: SharedIdIndex) -> rusqlite::Result<()> {
+    c.create_scalar_function(
+        "other_rows",
+        2,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+        move |ctx| {
+            let key: i64 = ctx.get(0)?;
+            let seq: i64 = ctx.get(1)?;
+            let index = ids.read();
+            let rows = index.rows(key);
+            if rows.iter().all(|&r| r == seq) {
+                return Ok(None);
+            }
+            let others: Vec<String> = rows
+                .iter()
+                .filter(|&&r| r != seq)
+                .map(i64::to_string)
+                .collect();
+            Ok(Some(format!("[{}]", others.join(","))))
+        },
+    )
 }
 
 /// WAL frames after which the writer checkpoints at commit by itself (SQLite's default
@@ -413,12 +498,15 @@ impl SqliteStore {
              PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
         ))
         .map_err(db)?;
+        let ids = SharedIdIndex::new(load_id_index(&conn)?);
+        add_functions(&conn, ids.clone()).map_err(db)?;
         let writes = spawn_writer(
             key,
             Writer {
                 state: WriteState {
                     last_added,
-                    keys: load_key_filter(&conn)?,
+                    ids: ids.clone(),
+                    id_changes: Vec::new(),
                     audit_head: None,
                     audit_head_unsigned: false,
                 },
@@ -430,6 +518,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                ids,
                 writes: Mutex::new(writes),
                 readers: Mutex::new(Vec::new()),
             }),
@@ -446,7 +535,7 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let conn = match inner.pooled_reader() {
                 Some(c) => c,
-                None => open_conn(&inner.path).map_err(db)?,
+                None => open_reader(&inner.path, &inner.ids).map_err(db)?,
             };
             inner.read_on(conn, f)
         })
@@ -668,12 +757,11 @@ fn sign_audit_head(tx: &Transaction<'_>, state: &mut WriteState, key: &NodeKey) 
 
 /// Inserts objects (skipping those already present: the same collection, id and version,
 /// or for objects without a version the same content), giving each the next `date_added`
-/// after `state.last_added`.
+/// after `state.last_added`, and indexes them by id key.
 ///
-/// An object is looked up before it is inserted only if the writer's key filter says
-/// its id key may be stored already (see [`KeyFilter`]): new objects, nearly all of them,
-/// cost no look-up. Look-ups see the rows inserted earlier in the same transaction, so
-/// duplicates within one write are caught too.
+/// Only the rows the id index holds under an object's key are looked at for duplicates
+/// (by row id): a new object, nearly every one, costs no look-up. The index holds the rows
+/// inserted earlier in the same transaction, so duplicates within one write are caught too.
 fn insert_objects(
     tx: &Transaction<'_>,
     state: &mut WriteState,
@@ -691,14 +779,14 @@ fn insert_objects(
         .map_err(db)?;
     let mut find_version = tx
         .prepare_cached(
-            "SELECT seq, version FROM objects WHERE id_key = ? AND version_us = ? \
-             AND collection_id = ? AND stix_id = ? LIMIT 1",
+            "SELECT version FROM objects WHERE seq = ? AND id_key = ? AND version_us = ? \
+             AND collection_id = ? AND stix_id = ?",
         )
         .map_err(db)?;
     let mut find_body = tx
         .prepare_cached(
-            "SELECT seq, version FROM objects WHERE id_key = ? AND collection_id = ? \
-             AND stix_id = ? AND body = ? LIMIT 1",
+            "SELECT version FROM objects WHERE seq = ? AND id_key = ? AND collection_id = ? \
+             AND stix_id = ? AND body = ?",
         )
         .map_err(db)?;
     let mut rec = tx
@@ -709,8 +797,7 @@ fn insert_objects(
             "SELECT id FROM orgs WHERE identity_id = ?1 OR name = ?1 ORDER BY id LIMIT 1",
         )
         .map_err(db)?;
-    let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
-    for o in objects {
+    'objects: for o in objects {
         let key = o.id_key;
         debug_assert_eq!(
             key,
@@ -718,32 +805,34 @@ fn insert_objects(
             "NewObject::id_key of {}",
             o.info.id
         );
-        let maybe_stored = state.keys.may_contain(key);
+        let stored = state.ids.rows(key);
         let date_added = t;
         let (version, version_us) = match (&o.info.version, o.info.version_us) {
             (Some(v), Some(us)) => {
-                if maybe_stored {
-                    let dup = find_version
-                        .query_row(params![key, us, collection, o.info.id], row)
+                for &seq in &stored {
+                    let dup: Option<String> = find_version
+                        .query_row(params![seq, key, us, collection, o.info.id], |r| r.get(0))
                         .optional()
                         .map_err(db)?;
-                    if let Some((seq, version)) = dup {
+                    if let Some(version) = dup {
                         out.push(AddOutcome::Duplicate { seq, version });
-                        continue;
+                        continue 'objects;
                     }
                 }
                 (v.clone(), us)
             }
             _ => {
                 // Objects without a version: identical content is the same object.
-                if maybe_stored {
-                    let dup = find_body
-                        .query_row(params![key, collection, o.info.id, o.body], row)
+                for &seq in &stored {
+                    let dup: Option<String> = find_body
+                        .query_row(params![seq, key, collection, o.info.id, o.body], |r| {
+                            r.get(0)
+                        })
                         .optional()
                         .map_err(db)?;
-                    if let Some((seq, version)) = dup {
+                    if let Some(version) = dup {
                         out.push(AddOutcome::Duplicate { seq, version });
-                        continue;
+                        continue 'objects;
                     }
                 }
                 (format_timestamp_us(date_added), date_added)
@@ -776,24 +865,26 @@ fn insert_objects(
                 rec.execute(params![seq, org]).map_err(db)?;
             }
         }
-        state.keys.insert(key);
+        state.add_row(key, seq);
         t += 1;
         out.push(AddOutcome::Added { seq, version });
     }
     state.last_added = t - 1;
-    if state.keys.is_full() {
-        state.keys = load_key_filter(tx)?;
-    }
     Ok(out)
 }
 
-/// A key filter of every object's id key (from the index on them).
-fn load_key_filter(c: &Connection) -> StoreResult<KeyFilter> {
-    let keys: Vec<i64> = c
-        .prepare("SELECT id_key FROM objects")
-        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+/// The id index of every stored object, read from `objects_seq_key` (a scan of 16 bytes
+/// per object, in row order).
+fn load_id_index(c: &Connection) -> StoreResult<IdIndex> {
+    let mut st = c
+        .prepare("SELECT id_key, seq FROM objects INDEXED BY objects_seq_key")
         .map_err(db)?;
-    Ok(KeyFilter::from_keys(&keys))
+    let pairs = st
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    Ok(IdIndex::from_rows(pairs))
 }
 
 fn load_org(c: &Connection, where_: &str, arg: Sql) -> StoreResult<Option<Org>> {
@@ -910,12 +1001,13 @@ fn load_collections(c: &Connection, id: Option<&str>) -> StoreResult<Vec<Collect
     Ok(cols)
 }
 
-/// The SQL (and its arguments) of [`IntelStore::query_objects`].
-fn object_query_sql(q: &ObjectQuery) -> (String, Vec<Sql>) {
+/// The SQL (and its arguments) of [`IntelStore::query_objects`]; with ids in the filter,
+/// `id_rows` are the rows the id index holds under their keys.
+fn object_query_sql(q: &ObjectQuery, id_rows: &[i64]) -> (String, Vec<Sql>) {
     let f = &q.filter;
     let mut args: Vec<Sql> = vec![Sql::Text(q.collection.clone())];
-    // With ids, the rows are found through `objects_key`: the unary `+` keeps the
-    // planner from walking the whole collection in `objects_added` instead.
+    // With ids, the rows are read by row id: the unary `+` keeps the planner from walking
+    // the whole collection in `objects_added` instead.
     let mut sql = format!(
         "SELECT {OBJECT_COLUMNS}{} FROM objects o WHERE {}o.collection_id = ?",
         if q.without_body { "" } else { ", o.body" },
@@ -935,11 +1027,12 @@ fn object_query_sql(q: &ObjectQuery) -> (String, Vec<Sql>) {
     }
     if !f.ids.is_empty() {
         sql.push_str(&format!(
-            " AND o.id_key IN ({}) AND o.stix_id IN ({})",
-            placeholders(f.ids.len()),
+            " AND o.seq IN (SELECT value FROM json_each(?)) AND o.stix_id IN ({})",
             placeholders(f.ids.len())
         ));
-        args.extend(f.ids.iter().map(|i| Sql::Integer(id_key(i))));
+        args.push(Sql::Text(
+            serde_json::to_string(id_rows).unwrap_or_default(),
+        ));
         args.extend(f.ids.iter().map(|i| Sql::Text(i.clone())));
     }
     if !f.types.is_empty() {
@@ -964,8 +1057,13 @@ fn object_query_sql(q: &ObjectQuery) -> (String, Vec<Sql>) {
         let mut parts = Vec::new();
         for (want, op) in [(v.last, ">"), (v.first, "<")] {
             if want {
+                // The object's other rows come from the id index (`other_rows`: NULL,
+                // and so no row, for an object with one version), each read by row id
+                // (`CROSS JOIN` keeps that order: the planner would rather walk the
+                // collection).
                 let mut p = format!(
-                    "NOT EXISTS (SELECT 1 FROM objects o2 WHERE o2.id_key = o.id_key \
+                    "NOT EXISTS (SELECT 1 FROM json_each(other_rows(o.id_key, o.seq)) k \
+                     CROSS JOIN objects o2 ON o2.seq = k.value WHERE o2.id_key = o.id_key \
                      AND o2.version_us {op} o.version_us AND o2.collection_id = o.collection_id \
                      AND o2.stix_id = o.stix_id AND "
                 );
@@ -1396,12 +1494,24 @@ impl IntelStore for SqliteStore {
     }
 
     async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>> {
+        let ids = self.inner.ids.clone();
         self.read(move |c| {
             let f = &q.filter;
             if !f.spec_version_matches() {
                 return Ok(Vec::new());
             }
-            let (sql, args) = object_query_sql(&q);
+            let id_rows: Vec<i64> = {
+                let index = ids.read();
+                f.ids
+                    .iter()
+                    .flat_map(|i| index.rows(id_key(i)))
+                    .copied()
+                    .collect()
+            };
+            if !f.ids.is_empty() && id_rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let (sql, args) = object_query_sql(&q, &id_rows);
             let mut st = c.prepare_cached(&sql).map_err(db)?;
             let with_body = !q.without_body;
             let rows = st
@@ -1422,9 +1532,18 @@ impl IntelStore for SqliteStore {
                     .map_err(db)?;
                 tx.execute("DELETE FROM report_objects WHERE seq = ?", [s])
                     .map_err(db)?;
-                n += tx
-                    .execute("DELETE FROM objects WHERE seq = ?", [s])
+                let key: Option<i64> = tx
+                    .query_row(
+                        "DELETE FROM objects WHERE seq = ? RETURNING id_key",
+                        [s],
+                        |r| r.get(0),
+                    )
+                    .optional()
                     .map_err(db)?;
+                if let Some(key) = key {
+                    state.remove_row(key, *s);
+                    n += 1;
+                }
             }
             append_audit(tx, state, audit.into())?;
             Ok(n)
@@ -1876,7 +1995,7 @@ mod tests {
     }
 
     fn plan(c: &Connection, q: &ObjectQuery) -> String {
-        let (sql, args) = object_query_sql(q);
+        let (sql, args) = object_query_sql(q, &[1, 2]);
         let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows: Vec<String> = st
             .query_map(params_from_iter(args), |r| r.get::<_, String>(3))
@@ -1891,7 +2010,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("intel.sqlite");
         drop(SqliteStore::open(&path, key()).unwrap());
-        let c = open_conn(&path).unwrap();
+        let c = open_reader(&path, &SharedIdIndex::default()).unwrap();
         let reader = Some(Reader {
             org: 1,
             client_of: None,
@@ -1913,28 +2032,44 @@ mod tests {
             without_body: false,
         };
         // Paging a collection walks `objects_added` in order; the latest-version check
-        // looks each id up by key.
+        // reads the object's other rows (from the id index) by row id.
         let p = plan(&c, &q);
         assert!(p.contains("objects_added"), "{p}");
         assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
-        assert!(p.contains("objects_key (id_key=? AND version_us>?)"), "{p}");
-        // With ids, the rows are found by key, not by walking the collection.
+        assert!(
+            p.contains("SEARCH o2 USING INTEGER PRIMARY KEY (rowid=?)"),
+            "{p}"
+        );
+        // With ids, the rows the id index gave are read by row id, not by walking the
+        // collection.
         q.filter.ids = vec!["indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f".into()];
         let p = plan(&c, &q);
-        assert!(p.contains("SEARCH o USING INDEX objects_key"), "{p}");
+        assert!(
+            p.contains("SEARCH o USING INTEGER PRIMARY KEY (rowid=?)"),
+            "{p}"
+        );
         assert!(!p.contains("objects_added"), "{p}");
-        // The insert's look-ups.
-        for sql in [
-            "SELECT seq, version FROM objects WHERE id_key = 1 AND version_us = 2 \
-             AND collection_id = 'c' AND stix_id = 's'",
-            "SELECT seq, version FROM objects WHERE id_key = 1 AND collection_id = 'c' \
-             AND stix_id = 's' AND body = 'b'",
-        ] {
-            let p: String = c
-                .query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [], |r| r.get(3))
-                .unwrap();
-            assert!(p.contains("objects_key"), "{p}");
-        }
+        // The id index is read back from the narrow index, not from the table.
+        let p: String = c
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id_key, seq FROM objects INDEXED BY objects_seq_key",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(p.contains("COVERING INDEX objects_seq_key"), "{p}");
+        // No index on the key in the database (each insert would write a random page).
+        let indexes: Vec<String> = c
+            .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects'")
+            .unwrap()
+            .query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap()
+            .filter_map(|r| r.unwrap())
+            .collect();
+        assert!(
+            indexes.iter().all(|i| !i.contains("(id_key")),
+            "{indexes:?}"
+        );
     }
 
     #[test]
@@ -2027,7 +2162,9 @@ mod tests {
             )
             .unwrap();
         assert!(
-            indexes.contains("objects_key") && indexes.contains("objects_added"),
+            indexes.contains("objects_seq_key")
+                && indexes.contains("objects_added")
+                && !indexes.contains("objects_key"),
             "{indexes}"
         );
         assert!(
@@ -2137,6 +2274,38 @@ mod tests {
             ids,
             [0, 1, 3].map(|n| format!("indicator--00000000-0000-4000-8000-00000000000{n}"))
         );
+        // The id index holds the kept rows and nothing of the declined writes (whose row
+        // ids the kept writes after them reused).
+        let rows_of = |n: usize| {
+            store.inner.ids.rows(id_key(&format!(
+                "indicator--00000000-0000-4000-8000-00000000000{n}"
+            )))
+        };
+        let seqs: Vec<i64> = c
+            .prepare("SELECT seq FROM objects ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            [0, 1, 3].map(rows_of),
+            [vec![seqs[0]], vec![seqs[1]], vec![seqs[2]]]
+        );
+        assert!(rows_of(2).is_empty() && rows_of(4).is_empty());
+        assert_eq!(store.inner.ids.read().len(), 3);
+        // A write alone that declines leaves nothing in the index either.
+        let (feed, fed) = std::sync::mpsc::channel();
+        feed.send(Feed::Objects(vec![new_object(
+            "indicator--00000000-0000-4000-8000-000000000002",
+            10,
+        )]))
+        .unwrap();
+        drop(feed);
+        let alone = store.clone().add_objects_fed("c".into(), 1, fed, status(5));
+        assert!(alone.await.unwrap().is_none());
+        assert!(rows_of(2).is_empty());
+        assert_eq!(store.inner.ids.read().len(), 3);
         // Three audit entries, chained without a gap where the declined ones were, and the
         // signed head (written once for the group) names the last kept one.
         let (log, head) = store.audit_log().await.unwrap();
@@ -2222,9 +2391,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn duplicates_are_found_after_the_key_filter_grew() {
+    async fn objects_are_found_by_id_and_version_after_reopening_and_deleting() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let path = dir.path().join("intel.sqlite");
         let audit = || AuditEvent {
             actor: "t".into(),
             org: None,
@@ -2232,11 +2401,11 @@ mod tests {
             target: "c".into(),
             detail: serde_json::Value::Null,
         };
-        // More objects than the smallest filter is sized for: it is rebuilt larger on the way.
-        let ids: Vec<String> = (0..40_000)
+        let ids: Vec<String> = (0..12_000)
             .map(|i| format!("indicator--00000000-0000-4000-8000-{i:012}"))
             .collect();
-        for chunk in ids.chunks(5_000) {
+        let store = SqliteStore::open(&path, key()).unwrap();
+        for chunk in ids.chunks(3_000) {
             let objects = chunk.iter().map(|id| new_object(id, 1)).collect();
             let out = store
                 .add_objects("c", 1, objects, None, audit())
@@ -2244,11 +2413,26 @@ mod tests {
                 .unwrap();
             assert!(out.iter().all(|o| matches!(o, AddOutcome::Added { .. })));
         }
-        let again = ids
+        // A second version of every 1000th object.
+        let newer: Vec<NewObject> = ids
+            .iter()
+            .step_by(1000)
+            .map(|id| new_object(id, 2))
+            .collect();
+        let out = store
+            .add_objects("c", 1, newer, None, audit())
+            .await
+            .unwrap();
+        assert!(out.iter().all(|o| matches!(o, AddOutcome::Added { .. })));
+        drop(store);
+        // Reopened, the store reads its id index back.
+        let store = SqliteStore::open(&path, key()).unwrap();
+        assert_eq!(store.inner.ids.read().len(), 12_012);
+        let again: Vec<NewObject> = ids
             .iter()
             .step_by(997)
             .map(|id| new_object(id, 1))
-            .collect::<Vec<_>>();
+            .collect();
         let n = again.len();
         let out = store
             .add_objects("c", 1, again, None, audit())
@@ -2258,6 +2442,111 @@ mod tests {
         assert!(out
             .iter()
             .all(|o| matches!(o, AddOutcome::Duplicate { .. })));
+        let q = |id: &str, versions: VersionMatch| ObjectQuery {
+            collection: "c".into(),
+            reader: None,
+            filter: Filter {
+                ids: vec![id.to_string()],
+                limit: 10,
+                versions,
+                ..Default::default()
+            },
+            after: None,
+            all_versions: false,
+            without_body: true,
+        };
+        let versions = |o: Vec<StoredObject>| o.iter().map(|o| o.version_us).collect::<Vec<_>>();
+        let last = VersionMatch {
+            last: true,
+            ..Default::default()
+        };
+        let first = VersionMatch {
+            first: true,
+            ..Default::default()
+        };
+        let all = VersionMatch {
+            all: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            versions(
+                store
+                    .query_objects(q(&ids[3000], last.clone()))
+                    .await
+                    .unwrap()
+            ),
+            [2]
+        );
+        assert_eq!(
+            versions(store.query_objects(q(&ids[3000], first)).await.unwrap()),
+            [1]
+        );
+        assert_eq!(
+            versions(
+                store
+                    .query_objects(q(&ids[3000], all.clone()))
+                    .await
+                    .unwrap()
+            ),
+            [1, 2]
+        );
+        assert_eq!(
+            versions(
+                store
+                    .query_objects(q(&ids[3001], last.clone()))
+                    .await
+                    .unwrap()
+            ),
+            [1]
+        );
+        // A page of the collection shows each object once, at its latest version.
+        let page = store
+            .query_objects(ObjectQuery {
+                collection: "c".into(),
+                reader: None,
+                filter: Filter {
+                    limit: 20_000,
+                    versions: last.clone(),
+                    ..Default::default()
+                },
+                after: None,
+                all_versions: false,
+                without_body: true,
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.len(), 12_000);
+        assert_eq!(page.iter().filter(|o| o.version_us == 2).count(), 12);
+        // Deleting the newer version leaves the older one the latest, and takes the row out
+        // of the index.
+        let newest = store
+            .query_objects(q(&ids[3000], last.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .delete_objects(vec![newest[0].seq], audit())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.inner.ids.rows(id_key(&ids[3000])).len(), 1);
+        assert_eq!(
+            versions(store.query_objects(q(&ids[3000], last)).await.unwrap()),
+            [1]
+        );
+        assert_eq!(
+            versions(store.query_objects(q(&ids[3000], all)).await.unwrap()),
+            [1]
+        );
+        assert!(store
+            .query_objects(q(
+                "indicator--00000000-0000-4000-8000-999999999999",
+                VersionMatch::default()
+            ))
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]

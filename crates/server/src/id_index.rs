@@ -9,8 +9,8 @@
 //! rewrites most of the index (2.7 MB per commit) and takes 3.7 ms instead of 1.3 ms
 //! (`cargo run --release -p chainwatch-server --example benchwriter`), and it grows worse
 //! with every object. In memory an object costs 40 to 70 bytes (a hash table entry; the
-//! table doubles as it fills) and no writes; the database keeps the pairs `(seq, id_key)`
-//! in an index that only grows at its end, read back when the store opens.
+//! table doubles as it fills) and no writes; it is read back, when the store opens, from
+//! the index of objects by time added, whose entries end with the key.
 //!
 //! Entries may name rows that a reader cannot see (not committed yet) or that are not
 //! the object any more (a rolled-back write's `seq`, which a later row can reuse, until

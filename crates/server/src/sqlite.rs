@@ -158,11 +158,12 @@ impl WriteState {
     }
 }
 
-/// A write queued for the writer thread, run inside a savepoint of the transaction it
-/// shares with the writes grouped with it.
+/// A write queued for the writer thread.
 trait QueuedWrite: Send {
     /// Runs within the open transaction; answers whether to keep its changes (`false`:
-    /// they are rolled back to where it began).
+    /// the transaction is rolled back). A write that shares commits ([`WriteJob`]) must
+    /// be able to run again, in a transaction of its own, after the transaction of its
+    /// group was rolled back.
     fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState) -> bool;
     /// Tells the caller how it ended, once the transaction ended (`Ok`: committed; an
     /// error also when it never ran).
@@ -185,8 +186,47 @@ impl<T, F> WriteFn<T> for F where
 struct WriteJob {
     write: Box<dyn QueuedWrite>,
     /// Whether it may share one commit with the writes of this kind queued right after it
-    /// (TAXII writes answered before their commit); otherwise it has a transaction alone.
+    /// (TAXII writes answered before their commit, [`CompleteWrite`]); otherwise it has a
+    /// transaction alone.
     shares_commit: bool,
+}
+
+/// The write of [`IntelStore::add_objects_complete`]: it holds every object, the status
+/// resource and the audit entry, so that it can run again, alone, if the transaction it
+/// shared with other writes is rolled back.
+struct CompleteWrite {
+    collection: String,
+    author_org: i64,
+    objects: Vec<NewObject>,
+    audit: PreparedEvent,
+    status: NewStatus,
+    outcome: Option<StoreResult<(Vec<AddOutcome>, String)>>,
+    done: tokio::sync::oneshot::Sender<StoreResult<(Vec<AddOutcome>, String)>>,
+}
+
+impl QueuedWrite for CompleteWrite {
+    fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState) -> bool {
+        let outcome = insert_objects(tx, state, &self.collection, self.author_org, &self.objects)
+            .and_then(|outcomes| {
+                let ids = self.objects.iter().map(|o| o.info.id.as_str());
+                let body = self.status.render(ids, &outcomes);
+                store_status(tx, &self.status.id, self.status.org_id, &body)?;
+                append_audit(tx, state, &self.audit)?;
+                Ok((outcomes, body))
+            });
+        let kept = outcome.is_ok();
+        self.outcome = Some(outcome);
+        kept
+    }
+
+    fn finish(self: Box<Self>, transaction: StoreResult<()>) {
+        let answer = match (transaction, self.outcome) {
+            (Ok(()), Some(outcome)) | (Err(_), Some(outcome @ Err(_))) => outcome,
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(StoreError::Db("the write never ran".into())),
+        };
+        let _ = self.done.send(answer);
+    }
 }
 
 /// A [`QueuedWrite`] of a [`WriteFn`]: its caller gets its answer once the transaction
@@ -275,65 +315,74 @@ fn spawn_writer(
     Ok(tx)
 }
 
-/// Runs writes in one immediate transaction, each within a savepoint when there are
-/// several (a write that fails or declines is rolled back alone, its changes to the id
-/// index undone), signs the audit head if entries were added, commits, and tells each
-/// how it ended.
-fn run_group(w: &mut Writer, key: &NodeKey, group: Vec<Box<dyn QueuedWrite>>) {
-    let Writer { conn, state } = w;
-    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            let e = db(e);
-            group.into_iter().for_each(|g| g.finish(Err(e.clone())));
-            return;
+/// Runs writes in one immediate transaction, signs the audit head if entries were added,
+/// commits, and tells each how it ended. If a write of several fails or declines, or the
+/// commit fails, everything is rolled back and each write runs again in a transaction of
+/// its own: the others are kept, and it answers its own outcome. (No savepoint per write:
+/// one makes SQLite keep the original of every page the write changes, a fifth of a
+/// 500-object TAXII write's cost, and failures are rare.)
+fn run_group(w: &mut Writer, key: &NodeKey, mut group: Vec<Box<dyn QueuedWrite>>) {
+    match run_transaction(w, key, &mut group) {
+        Ok(()) => group.into_iter().for_each(|g| g.finish(Ok(()))),
+        Err(failure) if group.len() == 1 => {
+            // A write that declined answers its own outcome.
+            let ended = failure.map_or(Ok(()), Err);
+            group.into_iter().for_each(|g| g.finish(ended.clone()));
         }
-    };
-    let start = state.last_added;
-    // A savepoint makes SQLite keep the original of every page the write changes (about
-    // a fifth of a 500-object TAXII write's cost): only writes that share the transaction
-    // need one; a write alone that declines rolls the transaction back.
-    let shared = group.len() > 1;
-    let mut ended = Vec::with_capacity(group.len());
-    let mut declined_alone = false;
-    for mut write in group {
-        let before = state.last_added;
-        let id_changes = state.id_changes.len();
-        if shared {
-            if let Err(e) = tx.execute_batch("SAVEPOINT queued_write") {
-                write.finish(Err(db(e)));
-                continue;
+        Err(_) => {
+            for write in group {
+                run_group(w, key, vec![write]);
             }
         }
-        let kept =
-            write.run(&tx, state) && (!shared || tx.execute_batch("RELEASE queued_write").is_ok());
-        if !kept && shared {
-            let _ = tx.execute_batch("ROLLBACK TO queued_write; RELEASE queued_write");
-            state.last_added = before;
-            state.undo_id_changes(id_changes);
-            // Read again (the kept writes' entries included); still signed before the commit.
-            state.audit_head = None;
-        }
-        declined_alone = !kept && !shared;
-        ended.push(write);
     }
-    let ended_tx = if declined_alone {
-        // Dropping the transaction rolls it back; the write answers its own outcome.
-        drop(tx);
-        state.rolled_back(start);
-        Ok(())
-    } else {
-        let committed = sign_audit_head(&tx, state, key).and_then(|()| tx.commit().map_err(db));
-        match committed {
-            Ok(()) => state.id_changes.clear(),
-            Err(_) => state.rolled_back(start),
+}
+
+/// Runs `writes` in one transaction and commits it. On failure it is rolled back (with
+/// what the writer state kept of it): `Err(None)` if a write declined, `Err(Some(e))` if
+/// the transaction failed.
+fn run_transaction(
+    w: &mut Writer,
+    key: &NodeKey,
+    writes: &mut [Box<dyn QueuedWrite>],
+) -> Result<(), Option<StoreError>> {
+    let Writer { conn, state } = w;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| Some(db(e)))?;
+    let start = state.last_added;
+    for write in writes.iter_mut() {
+        if !write.run(&tx, state) {
+            // Dropping the transaction rolls it back.
+            drop(tx);
+            state.rolled_back(start);
+            return Err(None);
         }
-        committed
-    };
-    ended.into_iter().for_each(|g| g.finish(ended_tx.clone()));
+    }
+    let committed = sign_audit_head(&tx, state, key).and_then(|()| tx.commit().map_err(db));
+    match committed {
+        Ok(()) => {
+            state.id_changes.clear();
+            Ok(())
+        }
+        Err(e) => {
+            state.rolled_back(start);
+            Err(Some(e))
+        }
+    }
 }
 
 impl Inner {
+    /// Hands `job` to the writer thread.
+    fn queue(&self, job: WriteJob) -> StoreResult<()> {
+        self.writes
+            .lock()
+            .map_err(|_| StoreError::Db("writer queue poisoned".into()))
+            .and_then(|q| {
+                q.send(job)
+                    .map_err(|_| StoreError::Db("the writer thread has stopped".into()))
+            })
+    }
+
     /// A pooled reader connection, if one is free.
     fn pooled_reader(&self) -> Option<Connection> {
         self.readers.lock().ok().and_then(|mut p| p.pop())
@@ -564,42 +613,28 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>, &mut WriteState) -> StoreResult<T> + Send + 'static,
     {
-        self.queue_write(move |tx, state| f(tx, state).map(Some), false)
+        self.queue_write(move |tx, state| f(tx, state).map(Some))
             .await
             .and_then(|v| v.ok_or_else(|| StoreError::Db("write abandoned".into())))
     }
 
     /// Queues `f` for the writer thread at once (it runs, and commits, even if the
-    /// returned future is dropped): committed when it answers `Some`, rolled back when it
-    /// answers `None` or fails. With `shares_commit` it may share one commit with writes of
-    /// its kind queued beside it (see [`spawn_writer`]).
-    fn queue_write<T, F>(
-        &self,
-        f: F,
-        shares_commit: bool,
-    ) -> impl Future<Output = StoreResult<Option<T>>> + Send
+    /// returned future is dropped), in a transaction of its own: committed when it answers
+    /// `Some`, rolled back when it answers `None` or fails.
+    fn queue_write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<Option<T>>> + Send
     where
         T: Send + 'static,
         F: WriteFn<T>,
     {
         let (done, answer) = tokio::sync::oneshot::channel();
-        let job = WriteJob {
+        let queued = self.inner.queue(WriteJob {
             write: Box::new(ClosureWrite {
                 f: Some(f),
                 outcome: None,
                 done,
             }),
-            shares_commit,
-        };
-        let queued = self
-            .inner
-            .writes
-            .lock()
-            .map_err(|_| StoreError::Db("writer queue poisoned".into()))
-            .and_then(|q| {
-                q.send(job)
-                    .map_err(|_| StoreError::Db("the writer thread has stopped".into()))
-            });
+            shares_commit: false,
+        });
         async move {
             queued?;
             answer
@@ -636,7 +671,7 @@ fn fed_write(
                 Feed::End(audit) => {
                     let body = status.render(ids.iter().map(String::as_str), &outcomes);
                     store_status(tx, &status.id, status.org_id, &body)?;
-                    append_audit(tx, state, audit)?;
+                    append_audit(tx, state, &audit)?;
                     return Ok(Some((outcomes, body)));
                 }
             }
@@ -690,7 +725,7 @@ fn now_us() -> i64 {
 fn append_audit(
     tx: &Transaction<'_>,
     state: &mut WriteState,
-    ev: PreparedEvent,
+    ev: &PreparedEvent,
 ) -> StoreResult<()> {
     let (seq, prev) = match state.audit_head.take() {
         Some(head) => head,
@@ -699,7 +734,7 @@ fn append_audit(
     let seq = seq + 1;
     let time = now_timestamp();
     let hash = ev.hash(seq, &time, &prev);
-    let e = ev.event;
+    let e = &ev.event;
     tx.prepare_cached(
         "INSERT INTO audit (seq, time, actor, org, action, target, detail, prev_hash, hash) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1467,7 +1502,7 @@ impl IntelStore for SqliteStore {
                     link.execute(params![rep.id, o.seq()]).map_err(db)?;
                 }
             }
-            append_audit(tx, state, audit.into())?;
+            append_audit(tx, state, &audit.into())?;
             Ok(out)
         })
         .await
@@ -1480,17 +1515,36 @@ impl IntelStore for SqliteStore {
         feed: Receiver<Feed>,
         status: NewStatus,
     ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
-        Box::pin(self.queue_write(fed_write(collection, author_org, feed, status), false))
+        Box::pin(self.queue_write(fed_write(collection, author_org, feed, status)))
     }
 
-    fn add_objects_fed_complete(
+    fn add_objects_complete(
         self: Arc<Self>,
         collection: String,
         author_org: i64,
-        feed: Receiver<Feed>,
+        objects: Vec<NewObject>,
+        audit: PreparedEvent,
         status: NewStatus,
-    ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
-        Box::pin(self.queue_write(fed_write(collection, author_org, feed, status), true))
+    ) -> StoreFuture<(Vec<AddOutcome>, String)> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let queued = self.inner.queue(WriteJob {
+            write: Box::new(CompleteWrite {
+                collection,
+                author_org,
+                objects,
+                audit,
+                status,
+                outcome: None,
+                done,
+            }),
+            shares_commit: true,
+        });
+        Box::pin(async move {
+            queued?;
+            answer
+                .await
+                .map_err(|_| StoreError::Db("the writer thread has stopped".into()))?
+        })
     }
 
     async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>> {
@@ -1545,7 +1599,7 @@ impl IntelStore for SqliteStore {
                     n += 1;
                 }
             }
-            append_audit(tx, state, audit.into())?;
+            append_audit(tx, state, &audit.into())?;
             Ok(n)
         })
         .await
@@ -1668,7 +1722,7 @@ impl IntelStore for SqliteStore {
     }
 
     async fn audit(&self, event: AuditEvent) -> StoreResult<()> {
-        self.write(move |tx, state| append_audit(tx, state, event.into()))
+        self.write(move |tx, state| append_audit(tx, state, &event.into()))
             .await
     }
 
@@ -2191,9 +2245,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn grouped_writes_share_a_commit_and_one_that_declines_leaves_the_others() {
+    async fn a_write_that_fails_in_a_group_leaves_the_others_and_its_index_rows_go() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap());
+        let path = dir.path().join("intel.sqlite");
+        let store = Arc::new(SqliteStore::open(&path, key()).unwrap());
+        let id = |n: usize| format!("indicator--00000000-0000-4000-8000-00000000000{n}");
+        // The database refuses the object of write 2 (as a full disk would refuse all).
+        open_conn(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse_2 BEFORE INSERT ON objects \
+                 WHEN NEW.stix_id LIKE '%-000000000002' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .unwrap();
         let audit = |n: usize| {
             PreparedEvent::from(AuditEvent {
                 actor: "t".into(),
@@ -2208,45 +2273,39 @@ mod tests {
             org_id: 1,
             request_timestamp: "2025-01-01T00:00:00.000Z".into(),
         };
-        // A write whose feed stays open keeps the writer busy while three complete ones
+        // A write whose feed stays open keeps the writer busy while four complete ones
         // queue up behind it (so they run as one group).
         let (busy_feed, busy_fed) = std::sync::mpsc::channel();
         let busy = store
             .clone()
             .add_objects_fed("c".into(), 1, busy_fed, status(0));
-        let mut queued = Vec::new();
-        for n in 1..=4 {
-            let (feed, fed) = std::sync::mpsc::channel();
-            feed.send(Feed::Objects(vec![new_object(
-                &format!("indicator--00000000-0000-4000-8000-00000000000{n}"),
-                10,
-            )]))
-            .unwrap();
-            // The second and the last never end: they decline (rolled back alone).
-            if n % 2 == 1 {
-                feed.send(Feed::End(audit(n))).unwrap();
-            }
-            drop(feed);
-            queued.push(
-                store
-                    .clone()
-                    .add_objects_fed_complete("c".into(), 1, fed, status(n)),
-            );
-        }
+        let queued: Vec<_> = (1..=4)
+            .map(|n| {
+                store.clone().add_objects_complete(
+                    "c".into(),
+                    1,
+                    vec![new_object(&id(n), 10)],
+                    audit(n),
+                    status(n),
+                )
+            })
+            .collect();
         busy_feed
-            .send(Feed::Objects(vec![new_object(
-                "indicator--00000000-0000-4000-8000-000000000000",
-                10,
-            )]))
+            .send(Feed::Objects(vec![new_object(&id(0), 10)]))
             .unwrap();
         busy_feed.send(Feed::End(audit(0))).unwrap();
         assert!(busy.await.unwrap().is_some());
         let mut outcomes = Vec::new();
         for q in queued {
-            outcomes.push(q.await.unwrap().map(|(o, _)| o.len()));
+            outcomes.push(q.await.map(|(o, _)| o.len()).map_err(|e| e.to_string()));
         }
-        assert_eq!(outcomes, [Some(1), None, Some(1), None]);
-        for (n, stored) in [(0, true), (1, true), (2, false), (3, true), (4, false)] {
+        assert_eq!(outcomes[0], Ok(1));
+        assert!(
+            matches!(&outcomes[1], Err(e) if e.contains("refused by the test")),
+            "{outcomes:?}"
+        );
+        assert_eq!(outcomes[2..], [Ok(1), Ok(1)]);
+        for (n, stored) in [(0, true), (1, true), (2, false), (3, true), (4, true)] {
             assert_eq!(
                 store
                     .status(&format!("status-{n}"))
@@ -2257,58 +2316,42 @@ mod tests {
                 "status {n}"
             );
         }
-        let c = open_conn(&dir.path().join("intel.sqlite")).unwrap();
-        let ids: Vec<String> = c
-            .prepare("SELECT stix_id FROM objects ORDER BY seq")
+        let c = open_conn(&path).unwrap();
+        let rows: Vec<(i64, String)> = c
+            .prepare("SELECT seq, stix_id FROM objects ORDER BY seq")
             .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(
-            ids,
-            [0, 1, 3].map(|n| format!("indicator--00000000-0000-4000-8000-00000000000{n}"))
-        );
-        // The id index holds the kept rows and nothing of the declined writes (whose row
-        // ids the kept writes after them reused).
-        let rows_of = |n: usize| {
-            store.inner.ids.rows(id_key(&format!(
-                "indicator--00000000-0000-4000-8000-00000000000{n}"
-            )))
-        };
-        let seqs: Vec<i64> = c
-            .prepare("SELECT seq FROM objects ORDER BY seq")
-            .unwrap()
-            .query_map([], |r| r.get(0))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(
-            [0, 1, 3].map(rows_of),
-            [vec![seqs[0]], vec![seqs[1]], vec![seqs[2]]]
+            rows.iter().map(|(_, i)| i.clone()).collect::<Vec<_>>(),
+            [0, 1, 3, 4].map(id)
         );
-        assert!(rows_of(2).is_empty() && rows_of(4).is_empty());
-        assert_eq!(store.inner.ids.read().len(), 3);
+        // The id index holds the kept rows, and nothing of the failed write or of the
+        // rolled-back group (whose row ids the writes run again reused).
+        for (n, (seq, _)) in [0, 1, 3, 4].into_iter().zip(&rows) {
+            assert_eq!(store.inner.ids.rows(id_key(&id(n))), [*seq], "{n}");
+        }
+        assert!(store.inner.ids.rows(id_key(&id(2))).is_empty());
+        assert_eq!(store.inner.ids.read().len(), 4);
         // A write alone that declines leaves nothing in the index either.
         let (feed, fed) = std::sync::mpsc::channel();
-        feed.send(Feed::Objects(vec![new_object(
-            "indicator--00000000-0000-4000-8000-000000000002",
-            10,
-        )]))
-        .unwrap();
+        feed.send(Feed::Objects(vec![new_object(&id(5), 10)]))
+            .unwrap();
         drop(feed);
         let alone = store.clone().add_objects_fed("c".into(), 1, fed, status(5));
         assert!(alone.await.unwrap().is_none());
-        assert!(rows_of(2).is_empty());
-        assert_eq!(store.inner.ids.read().len(), 3);
-        // Three audit entries, chained without a gap where the declined ones were, and the
-        // signed head (written once for the group) names the last kept one.
+        assert!(store.inner.ids.rows(id_key(&id(5))).is_empty());
+        assert_eq!(store.inner.ids.read().len(), 4);
+        // Four audit entries, chained without a gap where the failed one was, and the
+        // signed head names the last.
         let (log, head) = store.audit_log().await.unwrap();
-        assert_eq!(log.len(), 3);
+        assert_eq!(log.len(), 4);
         let (head, signature) = head.expect("a signed head");
         assert_eq!(
             chainwatch_intel::audit::verify_chain(&log, Some(&head)),
-            Ok(3)
+            Ok(4)
         );
         let head_json = serde_json::to_string(&head).unwrap();
         assert!(key().verify_bytes(head_json.as_bytes(), &signature));

@@ -658,18 +658,31 @@ pub trait IntelStore: Send + Sync + 'static {
         })
     }
 
-    /// [`IntelStore::add_objects_fed`] with a feed that is complete already (every object
-    /// validated, [`Feed::End`] sent): a store may commit it together with other such
-    /// writes that wait at the same time (one commit for several requests). The default
-    /// is [`IntelStore::add_objects_fed`].
-    fn add_objects_fed_complete(
+    /// Stores objects already validated, atomically with the TAXII status resource of the
+    /// request and its audit entry; answers the outcomes and the status JSON. A store may
+    /// commit it together with other such writes that wait at the same time (one commit
+    /// for several requests). The default runs [`IntelStore::add_objects`] and
+    /// [`IntelStore::put_status`].
+    ///
+    /// Not an `async fn`: the write is queued at once; the future only waits for it.
+    fn add_objects_complete(
         self: Arc<Self>,
         collection: String,
         author_org: i64,
-        feed: std::sync::mpsc::Receiver<Feed>,
+        objects: Vec<NewObject>,
+        audit: PreparedEvent,
         status: NewStatus,
-    ) -> StoreFuture<Option<(Vec<AddOutcome>, String)>> {
-        self.add_objects_fed(collection, author_org, feed, status)
+    ) -> StoreFuture<(Vec<AddOutcome>, String)> {
+        let (feed, fed) = std::sync::mpsc::channel();
+        let _ = feed.send(Feed::Objects(objects));
+        let _ = feed.send(Feed::End(audit));
+        drop(feed);
+        let writing = self.add_objects_fed(collection, author_org, fed, status);
+        Box::pin(async move {
+            writing
+                .await?
+                .ok_or_else(|| StoreError::Db("the objects were not stored".into()))
+        })
     }
     /// Saves a status resource.
     async fn put_status(&self, status: StatusRecord) -> StoreResult<()>;

@@ -806,6 +806,18 @@ async fn add_objects_async(
     let (feed, fed) = std::sync::mpsc::channel();
     let n = feed_objects(body, &feed, event(Some(pr), "taxii.add", &cid, Value::Null))?;
     drop(feed);
+    // Every object passed: the feed holds them all, then the audit entry.
+    let mut objects = Vec::with_capacity(n);
+    let mut audit = None;
+    for item in fed {
+        match item {
+            Feed::Objects(chunk) => objects.extend(chunk),
+            Feed::End(a) => audit = Some(a),
+        }
+    }
+    let Some(audit) = audit else {
+        return Err(ApiError::from(StoreError::Db("the objects were not read".into())).taxii());
+    };
     let status = NewStatus::new(pr.org_id);
     let pending = status.render_unwritten(n, false);
     let failed = status.render_unwritten(n, true);
@@ -815,21 +827,17 @@ async fn add_objects_async(
         st.node
             .store
             .clone()
-            .add_objects_fed_complete(cid.clone(), pr.org_id, fed, status);
+            .add_objects_complete(cid.clone(), pr.org_id, objects, audit, status);
     let location = format!("/taxii2/root/status/{id}/");
     tokio::spawn(async move {
         let _slot = slot;
         match writing.await {
-            Ok(Some(_)) => {
+            Ok(_) => {
                 metrics::counter!("chainwatch_taxii_objects_added_total").increment(n as u64);
                 st.pending.finish(&id);
             }
-            outcome => {
-                let why = match outcome {
-                    Err(e) => e.to_string(),
-                    _ => "the write was abandoned".into(),
-                };
-                tracing::error!(status = %id, collection = %cid, error = %why, "asynchronous TAXII write failed");
+            Err(e) => {
+                tracing::error!(status = %id, collection = %cid, error = %e, "asynchronous TAXII write failed");
                 st.pending.fail(&id, failed);
             }
         }

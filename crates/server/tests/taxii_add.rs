@@ -376,3 +376,58 @@ async fn respond_async_answers_pending_then_the_committed_status() {
     assert_eq!(r.status().as_u16(), 404);
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_write_the_database_refuses_reads_failed_and_the_others_are_kept() {
+    let w = world(config()).await;
+    // The database refuses one object (as a full disk would refuse every write).
+    let refused = indicator(None, &[]);
+    let refused_id = refused["id"].as_str().unwrap().to_string();
+    let conn = rusqlite::Connection::open(w.dir.path().join("intel.sqlite")).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON objects WHEN NEW.stix_id = '{refused_id}' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+    ))
+    .unwrap();
+    let before = w.stored_ids("author").await;
+    let batches: Vec<Vec<Value>> = (0..4)
+        .map(|i| {
+            let mut b: Vec<Value> = (0..200).map(|_| indicator(None, &[])).collect();
+            if i == 1 {
+                b[77] = refused.clone();
+            }
+            b
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for b in &batches {
+        let (s, _, location, status) = post_async(&w, "author", b).await;
+        assert_eq!(s, 202, "{status}");
+        statuses.push(location.expect("Location of the status"));
+    }
+    for (i, location) in statuses.iter().enumerate() {
+        let r = w
+            .req(reqwest::Method::GET, &w.url(location), "author")
+            .header("Prefer", "wait=30")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let status: Value = r.json().await.unwrap();
+        assert_eq!(status["status"], "complete", "{status}");
+        let (ok, failed) = if i == 1 { (0, 200) } else { (200, 0) };
+        assert_eq!(status["success_count"], ok, "{i}: {status}");
+        assert_eq!(status["failure_count"], failed, "{i}: {status}");
+    }
+    // The other writes are stored, every object of the refused one is not, and the
+    // audit chain holds.
+    let after = w.stored_ids("author").await;
+    assert_eq!(after.len(), before.len() + 600);
+    for (i, b) in batches.iter().enumerate() {
+        for o in b {
+            let id = o["id"].as_str().unwrap();
+            assert_eq!(after.iter().any(|a| a == id), i != 1, "{i} {id}");
+        }
+    }
+    assert!(w.server.state.node.verify_audit().await.unwrap().ok());
+}

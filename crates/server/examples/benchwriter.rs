@@ -3,7 +3,8 @@
 //! entry, commit), and the WAL bytes a commit adds, as the store grows.
 //!
 //! `cargo run --release -p chainwatch-server --example benchwriter -- [REQUESTS]` (default 200,
-//! i.e. 100,000 objects; prints the median of each window of 40 requests).
+//! i.e. 100,000 objects; prints the median of each window of 40 requests), then the time
+//! the store takes to open again (reading its id index back) and the memory that adds.
 
 #![allow(clippy::print_stdout)]
 
@@ -113,6 +114,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    drop(store);
+    // Opening the store again reads its id index back (see `chainwatch_server::id_index`).
+    let rss_before = chainwatch_server::bench::rss_bytes();
+    let t = Instant::now();
+    let store = SqliteStore::open(&db, Arc::new(NodeKey::from_seed(&[7; 32])))?;
+    let opened = t.elapsed();
+    let (rows, bytes) = store.id_index_size();
+    println!(
+        "reopened with {} objects in {:.0} ms; id index of {rows} rows: {:.1} MB ({:.0} bytes per row); resident memory +{:.1} MB",
+        ms.len() * PER_REQUEST,
+        opened.as_secs_f64() * 1e3,
+        bytes as f64 / 1e6,
+        bytes as f64 / rows.max(1) as f64,
+        chainwatch_server::bench::rss_bytes().saturating_sub(rss_before) as f64 / 1e6
+    );
     drop(store);
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -406,6 +406,14 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+impl SqliteStore {
+    /// The id index (see [`IdIndex`]): rows indexed and heap bytes.
+    pub fn id_index_size(&self) -> (usize, usize) {
+        let index = self.inner.ids.read();
+        (index.len(), index.heap_bytes())
+    }
+}
+
 fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     let c = Connection::open(path)?;
     c.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -909,17 +917,22 @@ fn insert_objects(
 }
 
 /// The id index of every stored object, read from `objects_added` (a scan of some 60
-/// bytes per object, not of the objects).
+/// bytes per object, not of the objects), sized for the highest row id.
 fn load_id_index(c: &Connection) -> StoreResult<IdIndex> {
+    let rows: i64 = c
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM objects", [], |r| {
+            r.get(0)
+        })
+        .map_err(db)?;
+    let mut index = IdIndex::with_capacity(usize::try_from(rows).unwrap_or(0));
     let mut st = c
         .prepare("SELECT id_key, seq FROM objects INDEXED BY objects_added")
         .map_err(db)?;
-    let pairs = st
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-        .map_err(db)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(db)?;
-    Ok(IdIndex::from_rows(pairs))
+    let mut pairs = st.query([]).map_err(db)?;
+    while let Some(r) = pairs.next().map_err(db)? {
+        index.insert(r.get(0).map_err(db)?, r.get(1).map_err(db)?);
+    }
+    Ok(index)
 }
 
 fn load_org(c: &Connection, where_: &str, arg: Sql) -> StoreResult<Option<Org>> {

@@ -95,12 +95,32 @@ fn private_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     (ca, cert, key)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The address a server started with `--listen 127.0.0.1:0 --log-json` reports in its
+/// "chainwatch serving" log line (its stderr, read on a thread that goes on draining it).
+fn served_address(child: &mut Child) -> String {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v["fields"]["message"] == "chainwatch serving" {
+                let _ = tx.send(
+                    v["fields"]["address"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the server reports its address")
 }
 
 fn report() -> Value {
@@ -183,22 +203,24 @@ async fn reports_go_over_https_to_a_server_the_client_trusts() {
     let out = cw(&data, &["serve", "--tls-cert", cert.to_str().unwrap()]);
     assert!(!out.status.success(), "--tls-cert without --tls-key");
 
-    let port = free_port();
-    let _server = Server(
+    // Port 0: the server picks a free port and reports it (no port picked here that
+    // another process could take first).
+    let mut server = Server(
         Command::new(env!("CARGO_BIN_EXE_chainwatch"))
             .arg("--data")
             .arg(&data)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-json"])
             .arg("--tls-cert")
             .arg(&cert)
             .arg("--tls-key")
             .arg(&key)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
-    let base = format!("https://127.0.0.1:{port}");
+    let address = served_address(&mut server.0);
+    let base = format!("https://{address}");
     let trusting = chainwatch_server::client::http_client(Some(&ca)).unwrap();
     let t = Instant::now();
     // TAXII discovery (once the server is up) names its API root with the scheme the
@@ -251,7 +273,7 @@ async fn reports_go_over_https_to_a_server_the_client_trusts() {
     for (server, ca) in [
         (base.as_str(), None),
         (base.as_str(), Some(other_ca.as_path())),
-        (&format!("http://127.0.0.1:{port}"), Some(ca.as_path())),
+        (&format!("http://{address}"), Some(ca.as_path())),
     ] {
         let out = submit(&data, &file, server, &token, ca);
         assert!(!out.status.success(), "{server} {ca:?}");

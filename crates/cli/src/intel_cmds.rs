@@ -225,13 +225,15 @@ fn print(json_out: bool, v: &Value, human: &str) {
     }
 }
 
-/// `chainwatch serve [--listen ADDR] [--max-body BYTES] [--max-page N] [--log-json]`.
+/// `chainwatch serve [--listen ADDR] [--max-body BYTES] [--max-page N]
+/// [--tls-cert C --tls-key K | --behind-https-proxy] [--log-json]`.
 pub fn serve(
     data: &Path,
     listen: SocketAddr,
     max_body: usize,
     max_page: usize,
     tls: Option<(PathBuf, PathBuf)>,
+    behind_https_proxy: bool,
     log_json: bool,
 ) -> anyhow::Result<()> {
     chainwatch_server::init_logging(log_json);
@@ -248,6 +250,7 @@ pub fn serve(
             max_body,
             max_page: max_page.max(1),
             default_page: 100.min(max_page.max(1)),
+            https: behind_https_proxy,
             ..Default::default()
         };
         chainwatch_server::serve(node, config, listen, tls)

@@ -198,6 +198,10 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Clients reach this node over HTTPS through a proxy that ends TLS in front of it
+        /// (TAXII discovery then names its API root https://).
+        #[arg(long, conflicts_with = "tls_cert")]
+        behind_https_proxy: bool,
         /// Log JSON lines instead of text.
         #[arg(long)]
         log_json: bool,
@@ -442,6 +446,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_page,
             tls_cert,
             tls_key,
+            behind_https_proxy,
             log_json,
         } => intel_cmds::serve(
             &cli.data,
@@ -449,6 +454,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_body,
             max_page,
             tls_cert.zip(tls_key),
+            behind_https_proxy,
             log_json,
         ),
         Command::Admin { what } => intel_cmds::admin(&cli.data, what),

@@ -29,8 +29,9 @@ pub struct ServerConfig {
     pub default_page: usize,
     /// Background tracing, alerts, screening.
     pub watch: crate::watch::WatchConfig,
-    /// Whether clients reach the server over HTTPS (set by [`crate::serve`] and
-    /// [`crate::spawn_tls`]): the TAXII discovery resource names its API root with it.
+    /// Whether clients reach the server over HTTPS: the TAXII discovery resource names its
+    /// API root with it. A node that serves TLS itself sets it ([`crate::serve`] with a
+    /// certificate, [`crate::spawn_tls`]); set it for a node behind a proxy that ends TLS.
     pub https: bool,
 }
 

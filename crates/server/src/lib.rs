@@ -141,7 +141,7 @@ async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Running> {
     let config = ServerConfig {
-        https: tls.is_some(),
+        https: config.https || tls.is_some(),
         ..config
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -215,3 +215,30 @@ async fn bad_requests_store_nothing() {
     assert_eq!(s, 202);
     assert_eq!(w.stored_ids("author").await.len(), before.len() + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_names_the_api_root_with_the_scheme_clients_use() {
+    for (https, scheme) in [(false, "http"), (true, "https")] {
+        // `https` without a certificate: a node behind a proxy that ends TLS.
+        let w = world(ServerConfig {
+            https,
+            ..Default::default()
+        })
+        .await;
+        let (s, body) = w.get(&w.url("/taxii2/"), "author").await;
+        assert_eq!(s, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let host = w
+            .url("")
+            .split("://")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
+        assert_eq!(
+            v["default"],
+            format!("{scheme}://{host}/taxii2/root/"),
+            "{body}"
+        );
+    }
+}

@@ -57,7 +57,7 @@ pub enum BenchCommand {
         page: usize,
         /// Times chainwatch is measured, each on fresh stores (medians are shown; one
         /// run before them is not counted); medallion runs once.
-        #[arg(long, default_value_t = 9)]
+        #[arg(long, default_value_t = 21)]
         runs: usize,
         /// Time POST only (medallion's paged GET grows with the square of --objects).
         #[arg(long)]

@@ -38,7 +38,7 @@ impl Default for BenchOptions {
             objects: 5000,
             batch: 500,
             page: 1000,
-            runs: 9,
+            runs: 21,
             get: true,
             python: Some("python3".into()),
         }

@@ -157,16 +157,17 @@ impl Fields<'_> {
 /// writer only the hash.
 #[derive(Clone, Debug)]
 pub struct PreparedEvent {
-    /// The event.
+    /// The event; its detail is `detail_canonical` (the `detail` here is `Null`).
     pub event: AuditEvent,
     /// Its detail in canonical JSON (RFC 8785).
     pub detail_canonical: String,
 }
 
 impl From<AuditEvent> for PreparedEvent {
-    fn from(event: AuditEvent) -> Self {
+    fn from(mut event: AuditEvent) -> Self {
         let mut detail_canonical = String::new();
         write_value(&mut detail_canonical, &event.detail);
+        event.detail = Value::Null;
         PreparedEvent {
             detail_canonical,
             event,
@@ -174,7 +175,61 @@ impl From<AuditEvent> for PreparedEvent {
     }
 }
 
+/// The detail of a write of objects, `{"count": N, "ids": [...]}`, written out in
+/// canonical JSON as the ids come, without a `Value` of them (the same text as
+/// [`PreparedEvent::from`] gives for that detail).
+#[derive(Clone, Debug, Default)]
+pub struct IdListing {
+    ids: String,
+    count: usize,
+}
+
+impl IdListing {
+    /// An empty listing with room for `n` ids of STIX length.
+    pub fn with_capacity(n: usize) -> IdListing {
+        IdListing {
+            ids: String::with_capacity(n * 52),
+            count: 0,
+        }
+    }
+
+    /// Adds `id`.
+    pub fn push(&mut self, id: &str) {
+        if self.count > 0 {
+            self.ids.push(',');
+        }
+        write_string(&mut self.ids, id);
+        self.count += 1;
+    }
+
+    /// Ids added.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no id was added.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// `event` with this listing as its detail.
+    pub fn into_event(self, mut event: AuditEvent) -> PreparedEvent {
+        event.detail = Value::Null;
+        PreparedEvent {
+            detail_canonical: format!("{{\"count\":{},\"ids\":[{}]}}", self.count, self.ids),
+            event,
+        }
+    }
+}
+
 impl PreparedEvent {
+    /// The event with its detail (read back from the canonical text).
+    pub fn into_event(self) -> AuditEvent {
+        let mut event = self.event;
+        event.detail = serde_json::from_str(&self.detail_canonical).unwrap_or(Value::Null);
+        event
+    }
+
     /// The hash of the event chained after `prev_hash` as entry `seq` at `time` (the
     /// same as [`entry_hash`] of the entry).
     pub fn hash(&self, seq: i64, time: &str, prev_hash: &str) -> String {
@@ -278,6 +333,28 @@ pub fn verify_chain(entries: &[AuditEntry], head: Option<&AuditHead>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_listing_is_the_canonical_text_of_its_detail() {
+        let ids = ["indicator--a", "tricky \"quote\" \u{1}", "ünïcode"];
+        let event = |detail| AuditEvent {
+            actor: "a".into(),
+            org: Some("o".into()),
+            action: "taxii.add".into(),
+            target: "c".into(),
+            detail,
+        };
+        let mut listing = IdListing::with_capacity(ids.len());
+        ids.iter().for_each(|i| listing.push(i));
+        assert_eq!(listing.len(), 3);
+        let listed = listing.into_event(event(Value::Null));
+        let from = PreparedEvent::from(event(json!({"ids": ids, "count": 3})));
+        assert_eq!(listed.detail_canonical, from.detail_canonical);
+        assert_eq!(listed.hash(7, "t", "p"), from.hash(7, "t", "p"));
+        assert_eq!(listed.into_event().detail, json!({"count": 3, "ids": ids}));
+        let empty = IdListing::default().into_event(event(Value::Null));
+        assert_eq!(empty.detail_canonical, r#"{"count":0,"ids":[]}"#);
+    }
     use serde_json::json;
 
     #[test]

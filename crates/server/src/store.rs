@@ -620,7 +620,7 @@ pub trait IntelStore: Send + Sync + 'static {
             for item in feed {
                 match item {
                     Feed::Objects(o) => objects.extend(o),
-                    Feed::End(audit) => return Some((objects, audit.event)),
+                    Feed::End(audit) => return Some((objects, audit.into_event())),
                 }
             }
             None

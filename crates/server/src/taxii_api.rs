@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chainwatch_intel::audit::AuditEvent;
+use chainwatch_intel::audit::{AuditEvent, IdListing};
 use chainwatch_intel::policy::read_is_audited;
 use chainwatch_intel::raw::{envelope_objects, EnvelopeError, NotAnObject, Posted};
 use chainwatch_intel::report::RECIPIENTS_PROPERTY;
@@ -699,7 +699,7 @@ fn check_properties<P: stix::Properties>(
 pub fn feed_objects(
     body: &[u8],
     feed: &Sender<Feed>,
-    mut audit: AuditEvent,
+    audit: AuditEvent,
 ) -> Result<usize, ApiError> {
     let objects = match envelope_objects(body) {
         Ok(o) => o,
@@ -715,12 +715,12 @@ pub fn feed_objects(
     let mut feeding = true;
     let mut errors = Vec::new();
     let mut bad_recipients: Option<String> = None;
-    let mut ids = Vec::with_capacity(n);
+    let mut ids = IdListing::with_capacity(n);
     let mut chunk = Vec::with_capacity(16);
     for (i, posted) in objects.iter().enumerate() {
         match check_posted(posted)? {
             Ok(o) if feeding => {
-                ids.push(Value::String(o.info.id.clone()));
+                ids.push(&o.info.id);
                 chunk.push(o);
                 // A small first chunk gets the store going early.
                 if chunk.len() >= if ids.len() <= 16 { 16 } else { 128 } {
@@ -752,8 +752,7 @@ pub fn feed_objects(
     if !chunk.is_empty() {
         let _ = feed.send(Feed::Objects(chunk));
     }
-    audit.detail = json!({"count": n, "ids": Value::Array(ids)});
-    let _ = feed.send(Feed::End(audit.into()));
+    let _ = feed.send(Feed::End(ids.into_event(audit)));
     Ok(n)
 }
 

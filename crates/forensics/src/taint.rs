@@ -22,29 +22,9 @@ use chainwatch_chain::to_hex;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
 
-/// A multiplicative hasher for dense u32 ids (the std SipHash is needlessly slow for them).
-#[derive(Default)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.0 = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// A `HashMap` keyed by dense ids.
-pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+pub use chainwatch_types::hash::{IdHasher, IdMap};
 
 /// How taint splits across a tx's outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

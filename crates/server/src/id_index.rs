@@ -18,30 +18,8 @@
 //! the writer takes it out): every query through the index checks the key and the id of
 //! the rows it reads.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use chainwatch_types::hash::IdMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-/// Hashes an id key, already a uniform hash of the id, with one multiplication (spreading
-/// its bits over the whole word, as the hash table wants).
-#[derive(Default)]
-pub struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_i64(&mut self, key: i64) {
-        self.0 = (key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
 
 /// The rows of one key: nearly always one.
 #[derive(Clone, Debug)]
@@ -53,7 +31,7 @@ enum Rows {
 /// The index.
 #[derive(Clone, Debug, Default)]
 pub struct IdIndex {
-    keys: HashMap<i64, Rows, BuildHasherDefault<KeyHasher>>,
+    keys: IdMap<i64, Rows>,
     rows: usize,
 }
 
@@ -61,7 +39,7 @@ impl IdIndex {
     /// An empty index with room for `keys` keys.
     pub fn with_capacity(keys: usize) -> IdIndex {
         IdIndex {
-            keys: HashMap::with_capacity_and_hasher(keys, Default::default()),
+            keys: IdMap::with_capacity_and_hasher(keys, Default::default()),
             rows: 0,
         }
     }

@@ -2239,6 +2239,29 @@ mod tests {
         assert_eq!(count("SELECT COUNT(*) FROM report_objects"), 2);
     }
 
+    /// An anonymous query of collection `c` for the object `id` (without bodies).
+    fn by_id(id: &str, versions: VersionMatch) -> ObjectQuery {
+        ObjectQuery {
+            collection: "c".into(),
+            reader: None,
+            filter: Filter {
+                ids: vec![id.to_string()],
+                limit: 10,
+                versions,
+                ..Default::default()
+            },
+            after: None,
+            all_versions: false,
+            without_body: true,
+        }
+    }
+
+    /// The versions (µs) of the object `id` that `versions` matches, in the order read.
+    async fn versions_of(store: &SqliteStore, id: &str, versions: VersionMatch) -> Vec<i64> {
+        let found = store.query_objects(by_id(id, versions)).await.unwrap();
+        found.iter().map(|o| o.version_us).collect()
+    }
+
     fn new_object(id: &str, version_us: i64) -> NewObject {
         let version = format_timestamp_us(version_us);
         NewObject {
@@ -2493,20 +2516,6 @@ mod tests {
         assert!(out
             .iter()
             .all(|o| matches!(o, AddOutcome::Duplicate { .. })));
-        let q = |id: &str, versions: VersionMatch| ObjectQuery {
-            collection: "c".into(),
-            reader: None,
-            filter: Filter {
-                ids: vec![id.to_string()],
-                limit: 10,
-                versions,
-                ..Default::default()
-            },
-            after: None,
-            all_versions: false,
-            without_body: true,
-        };
-        let versions = |o: Vec<StoredObject>| o.iter().map(|o| o.version_us).collect::<Vec<_>>();
         let last = VersionMatch {
             last: true,
             ..Default::default()
@@ -2519,37 +2528,11 @@ mod tests {
             all: true,
             ..Default::default()
         };
-        assert_eq!(
-            versions(
-                store
-                    .query_objects(q(&ids[3000], last.clone()))
-                    .await
-                    .unwrap()
-            ),
-            [2]
-        );
-        assert_eq!(
-            versions(store.query_objects(q(&ids[3000], first)).await.unwrap()),
-            [1]
-        );
-        assert_eq!(
-            versions(
-                store
-                    .query_objects(q(&ids[3000], all.clone()))
-                    .await
-                    .unwrap()
-            ),
-            [1, 2]
-        );
-        assert_eq!(
-            versions(
-                store
-                    .query_objects(q(&ids[3001], last.clone()))
-                    .await
-                    .unwrap()
-            ),
-            [1]
-        );
+        let s = &store;
+        assert_eq!(versions_of(s, &ids[3000], last.clone()).await, [2]);
+        assert_eq!(versions_of(s, &ids[3000], first).await, [1]);
+        assert_eq!(versions_of(s, &ids[3000], all.clone()).await, [1, 2]);
+        assert_eq!(versions_of(s, &ids[3001], last.clone()).await, [1]);
         // A page of the collection shows each object once, at its latest version.
         let page = store
             .query_objects(ObjectQuery {
@@ -2571,7 +2554,7 @@ mod tests {
         // Deleting the newer version leaves the older one the latest, and takes the row out
         // of the index.
         let newest = store
-            .query_objects(q(&ids[3000], last.clone()))
+            .query_objects(by_id(&ids[3000], last.clone()))
             .await
             .unwrap();
         assert_eq!(
@@ -2582,21 +2565,11 @@ mod tests {
             1
         );
         assert_eq!(store.inner.ids.rows(id_key(&ids[3000])).len(), 1);
-        assert_eq!(
-            versions(store.query_objects(q(&ids[3000], last)).await.unwrap()),
-            [1]
-        );
-        assert_eq!(
-            versions(store.query_objects(q(&ids[3000], all)).await.unwrap()),
-            [1]
-        );
-        assert!(store
-            .query_objects(q(
-                "indicator--00000000-0000-4000-8000-999999999999",
-                VersionMatch::default()
-            ))
+        assert_eq!(versions_of(s, &ids[3000], last).await, [1]);
+        assert_eq!(versions_of(s, &ids[3000], all).await, [1]);
+        let unknown = "indicator--00000000-0000-4000-8000-999999999999";
+        assert!(versions_of(s, unknown, VersionMatch::default())
             .await
-            .unwrap()
             .is_empty());
     }
 
@@ -2664,19 +2637,7 @@ mod tests {
             }
         }
         let store = SqliteStore::open(&path, key()).unwrap();
-        let q = |versions: VersionMatch| ObjectQuery {
-            collection: "c".into(),
-            reader: None,
-            filter: Filter {
-                ids: vec![id.into()],
-                limit: 10,
-                versions,
-                ..Default::default()
-            },
-            after: None,
-            all_versions: false,
-            without_body: true,
-        };
+        let q = |versions| by_id(id, versions);
         let latest = store
             .query_objects(q(VersionMatch {
                 last: true,

@@ -282,6 +282,21 @@ async fn post_async(
     (s, applied, location, r.json().await.unwrap())
 }
 
+/// The author's status resource at `url` once its write settled (`Prefer: wait`): it must
+/// read `complete`.
+async fn settled_status(w: &World, url: &str) -> Value {
+    let r = w
+        .req(reqwest::Method::GET, url, "author")
+        .header("Prefer", "wait=30")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let status: Value = r.json().await.unwrap();
+    assert_eq!(status["status"], "complete", "{status}");
+    status
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn respond_async_answers_pending_then_the_committed_status() {
     let w = world(config()).await;
@@ -320,15 +335,7 @@ async fn respond_async_answers_pending_then_the_committed_status() {
     // object a success in order; the earlier ones are complete by then.
     for (i, id) in statuses.iter().enumerate().rev() {
         let url = w.url(&format!("/taxii2/root/status/{id}/"));
-        let r = w
-            .req(reqwest::Method::GET, &url, "author")
-            .header("Prefer", "wait=30")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        let status: Value = r.json().await.unwrap();
-        assert_eq!(status["status"], "complete", "{status}");
+        let status = settled_status(&w, &url).await;
         assert_eq!(status["success_count"], 300);
         assert_eq!(status["pending_count"], 0);
         let ids: Vec<&str> = status["successes"]
@@ -406,15 +413,7 @@ async fn an_async_write_the_database_refuses_reads_failed_and_the_others_are_kep
         statuses.push(location.expect("Location of the status"));
     }
     for (i, location) in statuses.iter().enumerate() {
-        let r = w
-            .req(reqwest::Method::GET, &w.url(location), "author")
-            .header("Prefer", "wait=30")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        let status: Value = r.json().await.unwrap();
-        assert_eq!(status["status"], "complete", "{status}");
+        let status = settled_status(&w, &w.url(location)).await;
         let (ok, failed) = if i == 1 { (0, 200) } else { (200, 0) };
         assert_eq!(status["success_count"], ok, "{i}: {status}");
         assert_eq!(status["failure_count"], failed, "{i}: {status}");

@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod chain;
+pub mod hash;
 
 pub use address::{AddrKey, AddrKind, Address, AddressError};
 pub use chain::{Chain, ChainParseError};

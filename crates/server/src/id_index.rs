@@ -8,17 +8,19 @@
 //! again at the commit. Once a store holds some 100,000 objects a 500-object TAXII write
 //! rewrites most of the index (2.7 MB per commit) and takes 3.7 ms instead of 1.2 ms
 //! (`cargo run --release -p chainwatch-server --example benchwriter`), and it grows worse
-//! with every object. In memory an object costs 33 to 66 bytes (a 29-byte slot of a hash
-//! table that doubles as it fills; 38 bytes per object measured at 200,000, `benchwriter`)
-//! and no writes; it is read back, when the store opens, from the index of objects by
-//! time added, whose entries end with the key (42 ms for 200,000 objects).
+//! with every object. In memory an object costs 38 to 75 bytes (a 33-byte slot of a hash
+//! table that doubles as it fills; 43 bytes per object, 8.7 MB, for 200,000 objects read
+//! back, `benchwriter`) and no writes; it is read back, when the store opens, from the
+//! index of objects by time added, whose entries end with the key (44 ms for 200,000).
 //!
-//! Entries may name rows that a reader cannot see (not committed yet) or that are not
+//! The writer indexes a row when it inserts it, before the commit, and takes a deleted
+//! row out only after the delete committed: a reader finds every row its snapshot holds.
+//! Entries may also name rows that a reader cannot see (not committed yet) or that are not
 //! the object any more (a rolled-back write's `seq`, which a later row can reuse, until
 //! the writer takes it out): every query through the index checks the key and the id of
 //! the rows it reads.
 
-use chainwatch_types::hash::IdMap;
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The rows of one key: nearly always one.
@@ -31,7 +33,10 @@ enum Rows {
 /// The index.
 #[derive(Clone, Debug, Default)]
 pub struct IdIndex {
-    keys: IdMap<i64, Rows>,
+    /// Keyed with the standard library's hasher, seeded at random per process: ids are
+    /// chosen by clients, and with a fixed hash a writer could find ids whose keys all
+    /// fall into one bucket.
+    keys: HashMap<i64, Rows>,
     rows: usize,
 }
 
@@ -39,7 +44,7 @@ impl IdIndex {
     /// An empty index with room for `keys` keys.
     pub fn with_capacity(keys: usize) -> IdIndex {
         IdIndex {
-            keys: IdMap::with_capacity_and_hasher(keys, Default::default()),
+            keys: HashMap::with_capacity(keys),
             rows: 0,
         }
     }
@@ -117,7 +122,10 @@ impl IdIndex {
     /// Bytes the index holds on the heap (its table, and the row lists of keys with
     /// several rows).
     pub fn heap_bytes(&self) -> usize {
-        let table = self.keys.capacity() * (std::mem::size_of::<(i64, Rows)>() + 1);
+        // The table has a power of two of slots, of which it fills at most 7 in 8 (what
+        // `capacity` counts), each with one control byte.
+        let slots = (self.keys.capacity() * 8).div_ceil(7).next_power_of_two();
+        let table = slots * (std::mem::size_of::<(i64, Rows)>() + 1);
         let lists: usize = self
             .keys
             .values()

@@ -99,9 +99,12 @@ struct WriteState {
     last_added: i64,
     /// The rows of each id key (see [`IdIndex`]), shared with the readers.
     ids: SharedIdIndex,
-    /// The changes made to `ids` by the open transaction, in order, to undo if it is
-    /// rolled back.
-    id_changes: Vec<IdChange>,
+    /// Rows the open transaction added to `ids` (indexed at once, so that readers whose
+    /// snapshot has them find them; taken out again if it is rolled back).
+    rows_added: Vec<(i64, i64)>,
+    /// Rows the open transaction deleted: taken out of `ids` only once it committed
+    /// (readers whose snapshot still has them must still find them).
+    rows_deleted: Vec<(i64, i64)>,
     /// The audit log's last entry (seq, hash) as the open transaction leaves it; `None`:
     /// not known (read from the table when needed).
     audit_head: Option<(i64, String)>,
@@ -109,52 +112,42 @@ struct WriteState {
     audit_head_unsigned: bool,
 }
 
-/// A change to the [`IdIndex`] made by a write.
-#[derive(Clone, Copy, Debug)]
-enum IdChange {
-    /// Row `seq` added under `key`.
-    Added { key: i64, seq: i64 },
-    /// Row `seq` taken out from under `key`.
-    Removed { key: i64, seq: i64 },
-}
-
 impl WriteState {
     /// Forgets what a rolled-back transaction may have left: the audit head is read again,
-    /// and its changes to the id index are undone.
+    /// and the rows it indexed are taken out.
     fn rolled_back(&mut self, last_added: i64) {
         self.last_added = last_added;
         self.audit_head = None;
         self.audit_head_unsigned = false;
-        self.undo_id_changes(0);
+        self.rows_deleted.clear();
+        if !self.rows_added.is_empty() {
+            let mut ids = self.ids.write();
+            for (key, seq) in self.rows_added.drain(..) {
+                ids.remove(key, seq);
+            }
+        }
+    }
+
+    /// After the commit: the deleted rows leave the index.
+    fn committed(&mut self) {
+        self.rows_added.clear();
+        if !self.rows_deleted.is_empty() {
+            let mut ids = self.ids.write();
+            for (key, seq) in self.rows_deleted.drain(..) {
+                ids.remove(key, seq);
+            }
+        }
     }
 
     /// Indexes row `seq` under `key`.
     fn add_row(&mut self, key: i64, seq: i64) {
         self.ids.write().insert(key, seq);
-        self.id_changes.push(IdChange::Added { key, seq });
+        self.rows_added.push((key, seq));
     }
 
-    /// Takes row `seq` out of the index.
-    fn remove_row(&mut self, key: i64, seq: i64) {
-        if self.ids.write().remove(key, seq) {
-            self.id_changes.push(IdChange::Removed { key, seq });
-        }
-    }
-
-    /// Undoes the changes to the id index after the first `keep` (latest first).
-    fn undo_id_changes(&mut self, keep: usize) {
-        if self.id_changes.len() <= keep {
-            return;
-        }
-        let mut ids = self.ids.write();
-        for change in self.id_changes.drain(keep..).rev() {
-            match change {
-                IdChange::Added { key, seq } => {
-                    ids.remove(key, seq);
-                }
-                IdChange::Removed { key, seq } => ids.insert(key, seq),
-            }
-        }
+    /// Takes row `seq` out of the index once the transaction commits.
+    fn delete_row(&mut self, key: i64, seq: i64) {
+        self.rows_deleted.push((key, seq));
     }
 }
 
@@ -361,7 +354,7 @@ fn run_transaction(
     let committed = sign_audit_head(&tx, state, key).and_then(|()| tx.commit().map_err(db));
     match committed {
         Ok(()) => {
-            state.id_changes.clear();
+            state.committed();
             Ok(())
         }
         Err(e) => {
@@ -426,19 +419,39 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     Ok(c)
 }
 
-/// Opens a connection for queries: [`open_conn`] with the SQL function `other_rows`.
+/// Opens a connection for queries: [`open_conn`] with the SQL functions of
+/// [`add_functions`].
 fn open_reader(path: &Path, ids: &SharedIdIndex) -> rusqlite::Result<Connection> {
     let c = open_conn(path)?;
     add_functions(&c, ids.clone())?;
     Ok(c)
 }
 
-/// Adds to `c` the SQL function `other_rows(id_key, seq)`: the other rows indexed under
-/// the key as a JSON array (for `json_each`), or NULL when there are none (nearly every
-/// object has one version). The rows may include some the caller cannot see or that are
-/// not that object (see [`IdIndex`]): queries join them back to `objects` and check the
-/// key and the id.
+/// Adds to `c` the SQL functions that read the id index, as JSON arrays of rows for
+/// `json_each`: `other_rows(id_key, seq)`, the other rows indexed under the key, or NULL
+/// when there are none (nearly every object has one version); `id_rows(ids)`, the rows
+/// indexed under the keys of a JSON array of STIX ids. Being called while the statement
+/// runs, they see every row its snapshot holds (rows are indexed before their commit). The
+/// rows may include some the caller cannot see or that are not that object (see
+/// [`IdIndex`]): queries join them back to `objects` and check the key and the id.
 fn add_functions(c: &Connection, ids: SharedIdIndex) -> rusqlite::Result<()> {
+    let index = ids.clone();
+    c.create_scalar_function(
+        "id_rows",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+        move |ctx| {
+            let stix_ids: Vec<String> = serde_json::from_str(&ctx.get::<String>(0)?)
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            let index = index.read();
+            let rows: Vec<i64> = stix_ids
+                .iter()
+                .flat_map(|i| index.rows(id_key(i)))
+                .copied()
+                .collect();
+            Ok(serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into()))
+        },
+    )?;
     c.create_scalar_function(
         "other_rows",
         2,
@@ -563,7 +576,8 @@ impl SqliteStore {
                 state: WriteState {
                     last_added,
                     ids: ids.clone(),
-                    id_changes: Vec::new(),
+                    rows_added: Vec::new(),
+                    rows_deleted: Vec::new(),
                     audit_head: None,
                     audit_head_unsigned: false,
                 },
@@ -1049,13 +1063,13 @@ fn load_collections(c: &Connection, id: Option<&str>) -> StoreResult<Vec<Collect
     Ok(cols)
 }
 
-/// The SQL (and its arguments) of [`IntelStore::query_objects`]; with ids in the filter,
-/// `id_rows` are the rows the id index holds under their keys.
-fn object_query_sql(q: &ObjectQuery, id_rows: &[i64]) -> (String, Vec<Sql>) {
+/// The SQL (and its arguments) of [`IntelStore::query_objects`].
+fn object_query_sql(q: &ObjectQuery) -> (String, Vec<Sql>) {
     let f = &q.filter;
     let mut args: Vec<Sql> = vec![Sql::Text(q.collection.clone())];
-    // With ids, the rows are read by row id: the unary `+` keeps the planner from walking
-    // the whole collection in `objects_added` instead.
+    // With ids, the rows the id index holds under them (`id_rows`) are read by row id: the
+    // unary `+` keeps the planner from walking the whole collection in `objects_added`
+    // instead.
     let mut sql = format!(
         "SELECT {OBJECT_COLUMNS}{} FROM objects o WHERE {}o.collection_id = ?",
         if q.without_body { "" } else { ", o.body" },
@@ -1075,12 +1089,10 @@ fn object_query_sql(q: &ObjectQuery, id_rows: &[i64]) -> (String, Vec<Sql>) {
     }
     if !f.ids.is_empty() {
         sql.push_str(&format!(
-            " AND o.seq IN (SELECT value FROM json_each(?)) AND o.stix_id IN ({})",
+            " AND o.seq IN (SELECT value FROM json_each(id_rows(?))) AND o.stix_id IN ({})",
             placeholders(f.ids.len())
         ));
-        args.push(Sql::Text(
-            serde_json::to_string(id_rows).unwrap_or_default(),
-        ));
+        args.push(Sql::Text(serde_json::to_string(&f.ids).unwrap_or_default()));
         args.extend(f.ids.iter().map(|i| Sql::Text(i.clone())));
     }
     if !f.types.is_empty() {
@@ -1131,7 +1143,10 @@ fn object_query_sql(q: &ObjectQuery, id_rows: &[i64]) -> (String, Vec<Sql>) {
             parts.push(format!("o.version_us IN ({})", placeholders(v.at.len())));
             args.extend(v.at.iter().map(|t| Sql::Integer(*t)));
         }
-        sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
+        // No version asked for (the TAXII layer asks for `last` then): no restriction.
+        if !parts.is_empty() {
+            sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
+        }
     }
     sql.push_str(" ORDER BY o.date_added, o.seq LIMIT ?");
     args.push(Sql::Integer(f.limit as i64 + 1));
@@ -1561,24 +1576,12 @@ impl IntelStore for SqliteStore {
     }
 
     async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>> {
-        let ids = self.inner.ids.clone();
         self.read(move |c| {
             let f = &q.filter;
             if !f.spec_version_matches() {
                 return Ok(Vec::new());
             }
-            let id_rows: Vec<i64> = {
-                let index = ids.read();
-                f.ids
-                    .iter()
-                    .flat_map(|i| index.rows(id_key(i)))
-                    .copied()
-                    .collect()
-            };
-            if !f.ids.is_empty() && id_rows.is_empty() {
-                return Ok(Vec::new());
-            }
-            let (sql, args) = object_query_sql(&q, &id_rows);
+            let (sql, args) = object_query_sql(&q);
             let mut st = c.prepare_cached(&sql).map_err(db)?;
             let with_body = !q.without_body;
             let rows = st
@@ -1608,7 +1611,7 @@ impl IntelStore for SqliteStore {
                     .optional()
                     .map_err(db)?;
                 if let Some(key) = key {
-                    state.remove_row(key, *s);
+                    state.delete_row(key, *s);
                     n += 1;
                 }
             }
@@ -2062,7 +2065,7 @@ mod tests {
     }
 
     fn plan(c: &Connection, q: &ObjectQuery) -> String {
-        let (sql, args) = object_query_sql(q, &[1, 2]);
+        let (sql, args) = object_query_sql(q);
         let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows: Vec<String> = st
             .query_map(params_from_iter(args), |r| r.get::<_, String>(3))
@@ -2448,7 +2451,7 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 5);
-        // Reopened, the store knows its keys again (its key filter is read back).
+        // Reopened, the store reads its id index back.
         drop(store);
         let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
         let out = store

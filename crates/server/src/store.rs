@@ -661,8 +661,9 @@ pub trait IntelStore: Send + Sync + 'static {
     /// Stores objects already validated, atomically with the TAXII status resource of the
     /// request and its audit entry; answers the outcomes and the status JSON. A store may
     /// commit it together with other such writes that wait at the same time (one commit
-    /// for several requests). The default runs [`IntelStore::add_objects`] and
-    /// [`IntelStore::put_status`].
+    /// for several requests). The default hands the objects to
+    /// [`IntelStore::add_objects_fed`] (whose own default stores the status after the
+    /// objects, not atomically with them).
     ///
     /// Not an `async fn`: the write is queued at once; the future only waits for it.
     fn add_objects_complete(

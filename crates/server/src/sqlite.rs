@@ -344,7 +344,13 @@ fn run_transaction(
         .map_err(|e| Some(db(e)))?;
     let start = state.last_added;
     for write in writes.iter_mut() {
-        if !write.run(&tx, state) {
+        // A write that panics (a bug) is a write that failed: the writer thread, which every
+        // write needs, goes on.
+        let kept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write.run(&tx, state)));
+        if !matches!(kept, Ok(true)) {
+            if kept.is_err() {
+                tracing::error!("a store write panicked; it was rolled back");
+            }
             // Dropping the transaction rolls it back.
             drop(tx);
             state.rolled_back(start);
@@ -928,6 +934,31 @@ fn insert_objects(
     }
     state.last_added = t - 1;
     Ok(out)
+}
+
+/// Deletes the objects at rows `seqs` (with their recipients and report links); they leave
+/// the id index once the transaction commits. Answers how many there were.
+fn delete_rows(tx: &Transaction<'_>, state: &mut WriteState, seqs: &[i64]) -> StoreResult<usize> {
+    let mut n = 0;
+    for s in seqs {
+        tx.execute("DELETE FROM object_recipients WHERE seq = ?", [s])
+            .map_err(db)?;
+        tx.execute("DELETE FROM report_objects WHERE seq = ?", [s])
+            .map_err(db)?;
+        let key: Option<i64> = tx
+            .query_row(
+                "DELETE FROM objects WHERE seq = ? RETURNING id_key",
+                [s],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        if let Some(key) = key {
+            state.delete_row(key, *s);
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The id index of every stored object, read from `objects_added` (a scan of some 60
@@ -1596,25 +1627,7 @@ impl IntelStore for SqliteStore {
 
     async fn delete_objects(&self, seqs: Vec<i64>, audit: AuditEvent) -> StoreResult<usize> {
         self.write(move |tx, state| {
-            let mut n = 0;
-            for s in &seqs {
-                tx.execute("DELETE FROM object_recipients WHERE seq = ?", [s])
-                    .map_err(db)?;
-                tx.execute("DELETE FROM report_objects WHERE seq = ?", [s])
-                    .map_err(db)?;
-                let key: Option<i64> = tx
-                    .query_row(
-                        "DELETE FROM objects WHERE seq = ? RETURNING id_key",
-                        [s],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(db)?;
-                if let Some(key) = key {
-                    state.delete_row(key, *s);
-                    n += 1;
-                }
-            }
+            let n = delete_rows(tx, state, &seqs)?;
             append_audit(tx, state, &audit.into())?;
             Ok(n)
         })
@@ -2242,6 +2255,17 @@ mod tests {
         assert_eq!(count("SELECT COUNT(*) FROM report_objects"), 2);
     }
 
+    /// The audit event of a test's write.
+    fn audit() -> AuditEvent {
+        AuditEvent {
+            actor: "t".into(),
+            org: None,
+            action: "add".into(),
+            target: "c".into(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
     /// An anonymous query of collection `c` for the object `id` (without bodies).
     fn by_id(id: &str, versions: VersionMatch) -> ObjectQuery {
         ObjectQuery {
@@ -2404,13 +2428,6 @@ mod tests {
             "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
             "indicator--1c2f3a42-3a5e-4c4e-9d89-0a0b3c4d5e6f",
         );
-        let audit = || AuditEvent {
-            actor: "t".into(),
-            org: None,
-            action: "add".into(),
-            target: "c".into(),
-            detail: serde_json::Value::Null,
-        };
         let added = |out: &[AddOutcome]| -> Vec<bool> {
             out.iter()
                 .map(|o| matches!(o, AddOutcome::Added { .. }))
@@ -2471,13 +2488,6 @@ mod tests {
     async fn objects_are_found_by_id_and_version_after_reopening_and_deleting() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("intel.sqlite");
-        let audit = || AuditEvent {
-            actor: "t".into(),
-            org: None,
-            action: "add".into(),
-            target: "c".into(),
-            detail: serde_json::Value::Null,
-        };
         let ids: Vec<String> = (0..12_000)
             .map(|i| format!("indicator--00000000-0000-4000-8000-{i:012}"))
             .collect();
@@ -2574,6 +2584,66 @@ mod tests {
         assert!(versions_of(s, unknown, VersionMatch::default())
             .await
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn deleted_rows_leave_the_id_index_only_once_the_delete_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let id = "indicator--00000000-0000-4000-8000-000000000042";
+        let objects = vec![new_object(id, 1), new_object(id, 2)];
+        let out = store
+            .add_objects("c", 1, objects, None, audit())
+            .await
+            .unwrap();
+        let seqs: Vec<i64> = out.iter().map(AddOutcome::seq).collect();
+        let ids = store.inner.ids.clone();
+        let rows = move || {
+            let mut r = ids.rows(id_key(id));
+            r.sort_unstable();
+            r
+        };
+        assert_eq!(rows(), seqs);
+        // A delete rolled back, then one committed: the rows stay indexed until the commit.
+        let newest = seqs[1];
+        for (commit, left, latest) in [(false, seqs.clone(), 2), (true, vec![seqs[0]], 1)] {
+            let during = rows.clone();
+            let deleted = store
+                .write(move |tx, state| {
+                    assert_eq!(delete_rows(tx, state, &[newest])?, 1);
+                    assert_eq!(during().len(), 2, "still indexed before the commit");
+                    match commit {
+                        true => Ok(()),
+                        false => Err(StoreError::Db("rolled back by the test".into())),
+                    }
+                })
+                .await;
+            assert_eq!(deleted.is_ok(), commit);
+            assert_eq!(rows(), left);
+            let last = VersionMatch {
+                last: true,
+                ..Default::default()
+            };
+            assert_eq!(versions_of(&store, id, last).await, [latest]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let panicked = store
+            .write(|tx, _| -> StoreResult<()> {
+                tx.execute("INSERT INTO meta (key, value) VALUES ('t', 'x')", [])
+                    .map_err(db)?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(panicked.is_err());
+        // Rolled back, and the writer still writes.
+        assert_eq!(store.meta("t").await.unwrap(), None);
+        store.set_meta("t", "y").await.unwrap();
+        assert_eq!(store.meta("t").await.unwrap().as_deref(), Some("y"));
     }
 
     #[tokio::test]

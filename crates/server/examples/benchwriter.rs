@@ -120,7 +120,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let store = SqliteStore::open(&db, Arc::new(NodeKey::from_seed(&[7; 32])))?;
     let opened = t.elapsed();
-    let (rows, bytes) = store.id_index_size();
+    let (rows, bytes) = store.id_index_size().unwrap_or_default();
     println!(
         "reopened with {} objects in {:.0} ms; id index of {rows} rows: {:.1} MB ({:.0} bytes per row); resident memory +{:.1} MB",
         ms.len() * PER_REQUEST,

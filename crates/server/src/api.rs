@@ -213,6 +213,10 @@ async fn track(req: Request, next: Next) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 async fn metrics_endpoint(State(st): State<Shared>) -> Response {
+    if let Some((rows, bytes)) = st.node.store.id_index_size() {
+        metrics::gauge!("chainwatch_id_index_rows").set(rows as f64);
+        metrics::gauge!("chainwatch_id_index_bytes").set(bytes as f64);
+    }
     let mut r = st.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

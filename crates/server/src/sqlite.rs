@@ -405,14 +405,6 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
-impl SqliteStore {
-    /// The id index (see [`IdIndex`]): rows indexed and heap bytes.
-    pub fn id_index_size(&self) -> (usize, usize) {
-        let index = self.inner.ids.read();
-        (index.len(), index.heap_bytes())
-    }
-}
-
 fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     let c = Connection::open(path)?;
     c.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -1604,6 +1596,11 @@ impl IntelStore for SqliteStore {
                 .await
                 .map_err(|_| StoreError::Db("the writer thread has stopped".into()))?
         })
+    }
+
+    fn id_index_size(&self) -> Option<(usize, usize)> {
+        let index = self.inner.ids.read();
+        Some((index.len(), index.heap_bytes()))
     }
 
     async fn query_objects(&self, q: ObjectQuery) -> StoreResult<Vec<StoredObject>> {

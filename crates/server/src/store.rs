@@ -714,6 +714,11 @@ pub trait IntelStore: Send + Sync + 'static {
     async fn audit_log(&self) -> StoreResult<(Vec<AuditEntry>, Option<(AuditHead, String)>)>;
     /// A node setting.
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// The in-memory index of objects by id, if the store keeps one: rows indexed and
+    /// bytes it holds (for `/metrics`).
+    fn id_index_size(&self) -> Option<(usize, usize)> {
+        None
+    }
     /// Sets a node setting.
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
     /// Registers addresses an organisation owns (kept private to it and the operator);

@@ -430,3 +430,24 @@ async fn an_async_write_the_database_refuses_reads_failed_and_the_others_are_kep
     }
     assert!(w.server.state.node.verify_audit().await.unwrap().ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_id_index() {
+    let w = world(config()).await;
+    let (s, body) = w
+        .post_objects("author", (0..50).map(|_| indicator(None, &[])).collect())
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let stored = w.stored_ids("author").await.len();
+    let (s, text) = w.get(&w.url("/metrics"), "author").await;
+    assert_eq!(s, 200, "{text}");
+    let gauge = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    // Every object stored is indexed (the world's own objects included).
+    assert!(gauge("chainwatch_id_index_rows") >= stored as f64, "{text}");
+    assert!(gauge("chainwatch_id_index_bytes") > 0.0, "{text}");
+}

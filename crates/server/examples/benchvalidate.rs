@@ -32,7 +32,10 @@ fn main() {
             target: "c".into(),
             detail: serde_json::Value::Null,
         };
-        chainwatch_server::taxii_api::feed_objects(&body, &feed, audit).unwrap();
+        chainwatch_server::taxii_api::feed_objects(&body, audit, |chunk| {
+            let _ = feed.send(chainwatch_server::store::Feed::Objects(chunk));
+        })
+        .unwrap();
         times.push(t.elapsed().as_secs_f64() * 1e6);
         drop(fed);
     }

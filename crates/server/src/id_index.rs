@@ -49,16 +49,6 @@ impl IdIndex {
         }
     }
 
-    /// An index of `(id_key, seq)` pairs.
-    pub fn from_rows(pairs: impl IntoIterator<Item = (i64, i64)>) -> IdIndex {
-        let pairs = pairs.into_iter();
-        let mut index = IdIndex::with_capacity(pairs.size_hint().0);
-        for (key, seq) in pairs {
-            index.insert(key, seq);
-        }
-        index
-    }
-
     /// Adds row `seq` under `key` (once).
     pub fn insert(&mut self, key: i64, seq: i64) {
         match self.keys.get_mut(&key) {
@@ -197,9 +187,10 @@ mod tests {
     }
 
     #[test]
-    fn an_index_built_from_pairs_finds_every_row() {
+    fn an_index_of_many_pairs_finds_every_row() {
         let pairs: Vec<(i64, i64)> = (0..10_000).map(|i| (i * 7919 % 5_000, i)).collect();
-        let ix = IdIndex::from_rows(pairs.iter().copied());
+        let mut ix = IdIndex::with_capacity(5_000);
+        pairs.iter().for_each(|&(key, seq)| ix.insert(key, seq));
         assert_eq!(ix.len(), pairs.len());
         for (key, seq) in pairs {
             assert!(ix.rows(key).contains(&seq), "{key} {seq}");

@@ -154,10 +154,16 @@ impl WriteState {
 /// A write queued for the writer thread.
 trait QueuedWrite: Send {
     /// Runs within the open transaction; answers whether to keep its changes (`false`:
-    /// the transaction is rolled back). A write that shares commits ([`WriteJob`]) must
-    /// be able to run again, in a transaction of its own, after the transaction of its
-    /// group was rolled back.
+    /// the transaction is rolled back). A write that shares commits must be able to run
+    /// again, in a transaction of its own, after the transaction of its group was rolled
+    /// back.
     fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState) -> bool;
+    /// Whether it may share one commit with the writes of this kind queued right after it
+    /// (TAXII writes answered before their commit, [`CompleteWrite`]); otherwise it has a
+    /// transaction alone.
+    fn shares_commit(&self) -> bool {
+        false
+    }
     /// Tells the caller how it ended, once the transaction ended (`Ok`: committed; an
     /// error also when it never ran).
     fn finish(self: Box<Self>, transaction: StoreResult<()>);
@@ -176,12 +182,17 @@ impl<T, F> WriteFn<T> for F where
 }
 
 /// A write waiting for the writer thread.
-struct WriteJob {
-    write: Box<dyn QueuedWrite>,
-    /// Whether it may share one commit with the writes of this kind queued right after it
-    /// (TAXII writes answered before their commit, [`CompleteWrite`]); otherwise it has a
-    /// transaction alone.
-    shares_commit: bool,
+type WriteJob = Box<dyn QueuedWrite>;
+
+/// The answer to a write handed to the writer thread (`queued`: whether it was).
+async fn answer_of<T>(
+    queued: StoreResult<()>,
+    answer: tokio::sync::oneshot::Receiver<StoreResult<T>>,
+) -> StoreResult<T> {
+    queued?;
+    answer
+        .await
+        .map_err(|_| StoreError::Db("the writer thread has stopped".into()))?
 }
 
 /// The write of [`IntelStore::add_objects_complete`]: it holds every object, the status
@@ -202,14 +213,16 @@ impl QueuedWrite for CompleteWrite {
         let outcome = insert_objects(tx, state, &self.collection, self.author_org, &self.objects)
             .and_then(|outcomes| {
                 let ids = self.objects.iter().map(|o| o.info.id.as_str());
-                let body = self.status.render(ids, &outcomes);
-                store_status(tx, &self.status.id, self.status.org_id, &body)?;
-                append_audit(tx, state, &self.audit)?;
+                let body = close_taxii_write(tx, state, &self.status, ids, &outcomes, &self.audit)?;
                 Ok((outcomes, body))
             });
         let kept = outcome.is_ok();
         self.outcome = Some(outcome);
         kept
+    }
+
+    fn shares_commit(&self) -> bool {
+        true
     }
 
     fn finish(self: Box<Self>, transaction: StoreResult<()>) {
@@ -289,11 +302,11 @@ fn spawn_writer(
                         Err(_) => break,
                     },
                 };
-                let shares = job.shares_commit;
-                let mut group = vec![job.write];
+                let shares = job.shares_commit();
+                let mut group = vec![job];
                 while shares && group.len() < MAX_GROUP {
                     match rx.try_recv() {
-                        Ok(j) if j.shares_commit => group.push(j.write),
+                        Ok(j) if j.shares_commit() => group.push(j),
                         Ok(other) => {
                             next = Some(other);
                             break;
@@ -647,21 +660,29 @@ impl SqliteStore {
         F: WriteFn<T>,
     {
         let (done, answer) = tokio::sync::oneshot::channel();
-        let queued = self.inner.queue(WriteJob {
-            write: Box::new(ClosureWrite {
-                f: Some(f),
-                outcome: None,
-                done,
-            }),
-            shares_commit: false,
-        });
-        async move {
-            queued?;
-            answer
-                .await
-                .map_err(|_| StoreError::Db("the writer thread has stopped".into()))?
-        }
+        let queued = self.inner.queue(Box::new(ClosureWrite {
+            f: Some(f),
+            outcome: None,
+            done,
+        }));
+        answer_of(queued, answer)
     }
+}
+
+/// Ends a TAXII write whose objects `ids` were inserted with `outcomes`: stores its status
+/// resource and its audit entry; answers the status JSON.
+fn close_taxii_write<'a>(
+    tx: &Transaction<'_>,
+    state: &mut WriteState,
+    status: &NewStatus,
+    ids: impl ExactSizeIterator<Item = &'a str>,
+    outcomes: &[AddOutcome],
+    audit: &PreparedEvent,
+) -> StoreResult<String> {
+    let body = status.render(ids, outcomes);
+    store_status(tx, &status.id, status.org_id, &body)?;
+    append_audit(tx, state, audit)?;
+    Ok(body)
 }
 
 /// The write of [`IntelStore::add_objects_fed`]: inserts the objects as they arrive on
@@ -689,9 +710,8 @@ fn fed_write(
                     ids.extend(objects.into_iter().map(|o| o.info.id));
                 }
                 Feed::End(audit) => {
-                    let body = status.render(ids.iter().map(String::as_str), &outcomes);
-                    store_status(tx, &status.id, status.org_id, &body)?;
-                    append_audit(tx, state, &audit)?;
+                    let ids = ids.iter().map(String::as_str);
+                    let body = close_taxii_write(tx, state, &status, ids, &outcomes, &audit)?;
                     return Ok(Some((outcomes, body)));
                 }
             }
@@ -1578,24 +1598,16 @@ impl IntelStore for SqliteStore {
         status: NewStatus,
     ) -> StoreFuture<(Vec<AddOutcome>, String)> {
         let (done, answer) = tokio::sync::oneshot::channel();
-        let queued = self.inner.queue(WriteJob {
-            write: Box::new(CompleteWrite {
-                collection,
-                author_org,
-                objects,
-                audit,
-                status,
-                outcome: None,
-                done,
-            }),
-            shares_commit: true,
-        });
-        Box::pin(async move {
-            queued?;
-            answer
-                .await
-                .map_err(|_| StoreError::Db("the writer thread has stopped".into()))?
-        })
+        let queued = self.inner.queue(Box::new(CompleteWrite {
+            collection,
+            author_org,
+            objects,
+            audit,
+            status,
+            outcome: None,
+            done,
+        }));
+        Box::pin(answer_of(queued, answer))
     }
 
     fn id_index_size(&self) -> Option<(usize, usize)> {

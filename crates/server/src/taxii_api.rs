@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chainwatch_intel::audit::{AuditEvent, IdListing};
+use chainwatch_intel::audit::{AuditEvent, IdListing, PreparedEvent};
 use chainwatch_intel::policy::read_is_audited;
 use chainwatch_intel::raw::{envelope_objects, EnvelopeError, NotAnObject, Posted};
 use chainwatch_intel::report::RECIPIENTS_PROPERTY;
@@ -29,7 +29,6 @@ use chainwatch_intel::taxii::{
 use chainwatch_intel::tlp::{effective_level, effective_level_of};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::sync::mpsc::Sender;
 
 type Q = Query<Vec<(String, String)>>;
 
@@ -690,17 +689,18 @@ fn check_properties<P: stix::Properties>(
     }
 }
 
-/// Reads a posted envelope and checks its objects, sending the valid ones to `feed` in
-/// chunks while it goes on; when every object passed it sends [`Feed::End`] with `audit`
-/// (its detail: every id written, in order — the audit entry is the record of the write)
-/// and answers how many there were. On any error it stops feeding (so the store keeps
-/// nothing) and answers the error: 400 for a body that is not an envelope, 422 with the
-/// reasons (at most 20) for refused objects.
+/// Reads a posted envelope and checks its objects, handing the valid ones to `chunk` in
+/// chunks while it goes on; when every object passed it answers how many there were and
+/// `audit` prepared with its detail (every id written, in order — the audit entry is the
+/// record of the write). On any error it stops handing objects over (so a store fed by
+/// `chunk` keeps nothing once its feed ends without the audit entry) and answers the error:
+/// 400 for a body that is not an envelope, 422 with the reasons (at most 20) for refused
+/// objects.
 pub fn feed_objects(
     body: &[u8],
-    feed: &Sender<Feed>,
     audit: AuditEvent,
-) -> Result<usize, ApiError> {
+    mut chunk_out: impl FnMut(Vec<NewObject>),
+) -> Result<(usize, PreparedEvent), ApiError> {
     let objects = match envelope_objects(body) {
         Ok(o) => o,
         Err(EnvelopeError::Malformed(e)) => return Err(bad(format!("malformed JSON: {e}"))),
@@ -724,7 +724,7 @@ pub fn feed_objects(
                 chunk.push(o);
                 // A small first chunk gets the store going early.
                 if chunk.len() >= if ids.len() <= 16 { 16 } else { 128 } {
-                    let _ = feed.send(Feed::Objects(std::mem::take(&mut chunk)));
+                    chunk_out(std::mem::take(&mut chunk));
                 }
             }
             Ok(_) => {}
@@ -750,10 +750,9 @@ pub fn feed_objects(
         .taxii());
     }
     if !chunk.is_empty() {
-        let _ = feed.send(Feed::Objects(chunk));
+        chunk_out(chunk);
     }
-    let _ = feed.send(Feed::End(ids.into_event(audit)));
-    Ok(n)
+    Ok((n, ids.into_event(audit)))
 }
 
 /// The preferences of a request (`Prefer`, RFC 7240): each token with its value, if any.
@@ -802,21 +801,9 @@ async fn add_objects_async(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let slot = st.pending.slot().await;
-    let (feed, fed) = std::sync::mpsc::channel();
-    let n = feed_objects(body, &feed, event(Some(pr), "taxii.add", &cid, Value::Null))?;
-    drop(feed);
-    // Every object passed: the feed holds them all, then the audit entry.
-    let mut objects = Vec::with_capacity(n);
-    let mut audit = None;
-    for item in fed {
-        match item {
-            Feed::Objects(chunk) => objects.extend(chunk),
-            Feed::End(a) => audit = Some(a),
-        }
-    }
-    let Some(audit) = audit else {
-        return Err(ApiError::from(StoreError::Db("the objects were not read".into())).taxii());
-    };
+    let mut objects = Vec::new();
+    let audit = event(Some(pr), "taxii.add", &cid, Value::Null);
+    let (n, audit) = feed_objects(body, audit, |chunk| objects.extend(chunk))?;
     let status = NewStatus::new(pr.org_id);
     let pending = status.render_unwritten(n, false);
     let failed = status.render_unwritten(n, true);
@@ -918,7 +905,14 @@ pub async fn add_objects(
         .clone()
         .add_objects_fed(cid.clone(), pr.org_id, fed, status);
     let audit = event(p.as_ref(), "taxii.add", &cid, Value::Null);
-    let checked = feed_objects(&body, &feed, audit);
+    let checked = feed_objects(&body, audit, |chunk| {
+        let _ = feed.send(Feed::Objects(chunk));
+    })
+    .map(|(n, audit)| {
+        // Every object passed: the store may commit.
+        let _ = feed.send(Feed::End(audit));
+        n
+    });
     drop(feed);
     let stored = writer.await;
     let n = checked?;

@@ -1,9 +1,10 @@
 //! STIX objects as a client posted them, without building a `serde_json::Value` tree.
 //!
-//! A TAXII envelope is read in one pass into its objects ([`envelope_objects`]); each
-//! object keeps its top-level properties as raw slices ([`RawObject`]) that are parsed only
-//! when validation asks for them, and the text a server stores is the posted text itself,
-//! made compact ([`RawObject::compact`]) — nothing is re-serialized.
+//! A TAXII envelope is read in one pass, each object handed over as soon as it is read
+//! ([`read_envelope`]); each object keeps its top-level properties as raw slices
+//! ([`RawObject`]) that are parsed only when validation asks for them, and the text a
+//! server stores is the posted text itself, made compact ([`RawObject::compact`]) —
+//! nothing is re-serialized.
 //!
 //! The meaning is exactly what a `Value` parse gives. Where the two could differ the object
 //! is flagged ([`RawObject::needs_value`]) and the caller parses it as a `Value` instead:
@@ -26,6 +27,9 @@ pub enum EnvelopeError {
     Malformed(serde_json::Error),
     /// JSON, but not an object with an `objects` list.
     NotEnvelope,
+    /// The envelope names `objects` more than once (which list counts would depend on
+    /// the reader; the objects are read as they come, so none is chosen).
+    RepeatedObjects,
 }
 
 /// One element of an envelope's `objects`: the object, or [`NotAnObject`] for a list, a
@@ -33,8 +37,20 @@ pub enum EnvelopeError {
 pub type Posted<'a> = Result<RawObject<'a>, NotAnObject>;
 
 /// The objects of a TAXII envelope (`{"objects": [...], ...}`), in order, read in one pass.
-/// As with a `Value`, the last `objects` wins if the name repeats.
 pub fn envelope_objects(body: &[u8]) -> Result<Vec<Posted<'_>>, EnvelopeError> {
+    let mut out = Vec::new();
+    read_envelope(body, |o| out.push(o))?;
+    Ok(out)
+}
+
+/// Reads a TAXII envelope in one pass, handing each element of its `objects` to `each`
+/// as soon as it is read (so its checks can start before the rest of the body is read);
+/// answers how many there were. An error may come after some elements were handed over:
+/// a caller that acts on them must undo that when this fails.
+pub fn read_envelope<'a>(
+    body: &'a [u8],
+    mut each: impl FnMut(Posted<'a>),
+) -> Result<usize, EnvelopeError> {
     // UTF-8 is checked once for the whole body rather than value by value.
     let text = match std::str::from_utf8(body) {
         Ok(t) => t,
@@ -50,12 +66,16 @@ pub fn envelope_objects(body: &[u8]) -> Result<Vec<Posted<'_>>, EnvelopeError> {
     // Without a backslash anywhere, no string has an escape: strings are their own text.
     let escapes = body.contains(&b'\\');
     let mut d = serde_json::Deserializer::from_str(text);
-    let envelope = EnvelopeVisitor { escapes }
-        .deserialize(&mut d)
-        .and_then(|e| d.end().map(|()| e));
+    let envelope = EnvelopeVisitor {
+        escapes,
+        each: &mut each,
+    }
+    .deserialize(&mut d)
+    .and_then(|e| d.end().map(|()| e));
     match envelope {
-        Ok(Some(objects)) => Ok(objects),
-        Ok(None) => Err(EnvelopeError::NotEnvelope),
+        Ok(Envelope::Objects(n)) => Ok(n),
+        Ok(Envelope::NoList) => Err(EnvelopeError::NotEnvelope),
+        Ok(Envelope::Repeated) => Err(EnvelopeError::RepeatedObjects),
         Err(e) => Err(EnvelopeError::Malformed(e)),
     }
 }
@@ -99,15 +119,29 @@ macro_rules! seed_is_visitor {
     };
 }
 
-#[derive(Clone, Copy)]
-struct EnvelopeVisitor {
-    escapes: bool,
+/// What an envelope held: how many `objects` it listed, no list, or more than one
+/// `objects`.
+enum Envelope {
+    Objects(usize),
+    NoList,
+    Repeated,
 }
 
-seed_is_visitor!(EnvelopeVisitor);
+struct EnvelopeVisitor<'f, F> {
+    escapes: bool,
+    each: &'f mut F,
+}
 
-impl<'de> Visitor<'de> for EnvelopeVisitor {
-    type Value = Option<Vec<Posted<'de>>>;
+impl<'de, F: FnMut(Posted<'de>)> DeserializeSeed<'de> for EnvelopeVisitor<'_, F> {
+    type Value = Envelope;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Posted<'de>)> Visitor<'de> for EnvelopeVisitor<'_, F> {
+    type Value = Envelope;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a TAXII envelope")
@@ -115,50 +149,65 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut objects = None;
+        let mut repeated = false;
         while let Some(k) = map.next_key::<Key<'de>>()? {
             if k.0 == "objects" {
-                objects = map.next_value_seed(ObjectList {
+                repeated |= objects.is_some();
+                objects = Some(map.next_value_seed(ObjectList {
                     escapes: self.escapes,
-                })?;
+                    each: &mut *self.each,
+                })?);
             } else {
                 // Parsed, not skipped: what a `Value` parse would reject is rejected here too.
                 map.next_value::<Value>()?;
             }
         }
-        Ok(objects)
+        Ok(match objects {
+            _ if repeated => Envelope::Repeated,
+            Some(Some(n)) => Envelope::Objects(n),
+            _ => Envelope::NoList,
+        })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<Value>()?.is_some() {}
-        Ok(None)
+        Ok(Envelope::NoList)
     }
-    scalars_give!(None);
+    scalars_give!(Envelope::NoList);
 }
 
-/// The value of `objects`: its elements, `None` for anything but a list.
-#[derive(Clone, Copy)]
-struct ObjectList {
+/// The value of `objects`: hands its elements over and answers how many, `None` for
+/// anything but a list.
+struct ObjectList<'f, F> {
     escapes: bool,
+    each: &'f mut F,
 }
 
-seed_is_visitor!(ObjectList);
+impl<'de, F: FnMut(Posted<'de>)> DeserializeSeed<'de> for ObjectList<'_, F> {
+    type Value = Option<usize>;
 
-impl<'de> Visitor<'de> for ObjectList {
-    type Value = Option<Vec<Posted<'de>>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Posted<'de>)> Visitor<'de> for ObjectList<'_, F> {
+    type Value = Option<usize>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of objects")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         let element = ObjectVisitor {
             escapes: self.escapes,
         };
+        let mut n = 0;
         while let Some(o) = seq.next_element_seed(element)? {
-            out.push(o.ok_or(NotAnObject));
+            (self.each)(o.ok_or(NotAnObject));
+            n += 1;
         }
-        Ok(Some(out))
+        Ok(Some(n))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -557,15 +606,21 @@ mod tests {
         assert_eq!(o[0].as_ref().unwrap().compact(), r#"{"a":1}"#);
         assert!(o[1].is_err() && o[2].is_err());
         assert_eq!(o[3].as_ref().unwrap().compact(), "{}");
-        // The last `objects` wins, as in a Value.
-        assert_eq!(objects(r#"{"objects": [1], "objects": [2, 3]}"#).len(), 2);
-        for not in [
-            r#"{"objects": {"a": 1}}"#,
-            r#"{"object": []}"#,
-            "[1]",
-            "3",
+        // `objects` named twice: refused, whatever the values.
+        for twice in [
+            r#"{"objects": [1], "objects": [2, 3]}"#,
             r#"{"objects": [1], "objects": null}"#,
+            r#"{"objects": 1, "objects": []}"#,
         ] {
+            assert!(
+                matches!(
+                    envelope_objects(twice.as_bytes()),
+                    Err(EnvelopeError::RepeatedObjects)
+                ),
+                "{twice}"
+            );
+        }
+        for not in [r#"{"objects": {"a": 1}}"#, r#"{"object": []}"#, "[1]", "3"] {
             assert!(
                 matches!(
                     envelope_objects(not.as_bytes()),

@@ -11,15 +11,14 @@ use crate::store::{
     Collection, Feed, NewObject, NewStatus, ObjectQuery, Principal, Role, StoreError, StoredObject,
 };
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chainwatch_intel::audit::{AuditEvent, IdListing, PreparedEvent};
 use chainwatch_intel::policy::read_is_audited;
-use chainwatch_intel::raw::{envelope_objects, EnvelopeError, NotAnObject, Posted};
+use chainwatch_intel::raw::{read_envelope, EnvelopeError, NotAnObject, Posted};
 use chainwatch_intel::report::RECIPIENTS_PROPERTY;
 use chainwatch_intel::stix::{self, format_timestamp_us};
 use chainwatch_intel::taxii::{
@@ -689,6 +688,9 @@ fn check_properties<P: stix::Properties>(
     }
 }
 
+/// Objects handed to the store at a time (after a first chunk of 16).
+const FEED_CHUNK: usize = 128;
+
 /// Reads a posted envelope and checks its objects, handing the valid ones to `chunk` in
 /// chunks while it goes on; when every object passed it answers how many there were and
 /// `audit` prepared with its detail (every id written, in order — the audit entry is the
@@ -701,44 +703,59 @@ pub fn feed_objects(
     audit: AuditEvent,
     mut chunk_out: impl FnMut(Vec<NewObject>),
 ) -> Result<(usize, PreparedEvent), ApiError> {
-    let objects = match envelope_objects(body) {
-        Ok(o) => o,
-        Err(EnvelopeError::Malformed(e)) => return Err(bad(format!("malformed JSON: {e}"))),
-        Err(EnvelopeError::NotEnvelope) => {
-            return Err(bad("the body must be an envelope with an 'objects' list"))
-        }
-    };
-    if objects.is_empty() {
-        return Err(bad("the envelope has no objects"));
-    }
-    let n = objects.len();
     let mut feeding = true;
+    let mut unreadable = None;
     let mut errors = Vec::new();
     let mut bad_recipients: Option<String> = None;
-    let mut ids = IdListing::with_capacity(n);
+    let mut ids = IdListing::with_capacity(64);
     let mut chunk = Vec::with_capacity(16);
-    for (i, posted) in objects.iter().enumerate() {
-        match check_posted(posted)? {
-            Ok(o) if feeding => {
+    // Each object is checked as soon as it is read, so the store starts inserting while
+    // the rest of the body is still being read.
+    let mut i = 0;
+    let read = read_envelope(body, |posted| {
+        let at = i;
+        i += 1;
+        match check_posted(&posted) {
+            Ok(Ok(o)) if feeding => {
                 ids.push(&o.info.id);
                 chunk.push(o);
                 // A small first chunk gets the store going early.
-                if chunk.len() >= if ids.len() <= 16 { 16 } else { 128 } {
+                if chunk.len() >= if ids.len() <= 16 { 16 } else { FEED_CHUNK } {
                     chunk_out(std::mem::take(&mut chunk));
                 }
             }
-            Ok(_) => {}
-            Err(refusal) => {
+            Ok(Ok(_)) => {}
+            Ok(Err(refusal)) => {
                 feeding = false;
                 chunk.clear();
                 if let Some(r) = refusal.recipients {
                     bad_recipients.get_or_insert(r);
                 }
                 if let Some(e) = refusal.error.filter(|_| errors.len() < 20) {
-                    errors.push(format!("object {i}: {e}"));
+                    errors.push(format!("object {at}: {e}"));
                 }
             }
+            Err(e) => {
+                feeding = false;
+                unreadable.get_or_insert(e);
+            }
         }
+    });
+    let n = match read {
+        Ok(n) => n,
+        Err(EnvelopeError::Malformed(e)) => return Err(bad(format!("malformed JSON: {e}"))),
+        Err(EnvelopeError::NotEnvelope) => {
+            return Err(bad("the body must be an envelope with an 'objects' list"))
+        }
+        Err(EnvelopeError::RepeatedObjects) => {
+            return Err(bad("the envelope names 'objects' more than once"))
+        }
+    };
+    if let Some(e) = unreadable {
+        return Err(e);
+    }
+    if n == 0 {
+        return Err(bad("the envelope has no objects"));
     }
     if !feeding {
         errors.extend(bad_recipients);
@@ -849,12 +866,17 @@ pub async fn add_objects(
     State(st): State<Shared>,
     headers: HeaderMap,
     Path(cid): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     check_accept(&headers)?;
-    // The caller and the collection are looked up at once; the answers are checked in the
-    // usual order (credentials, media type, body, collection, rights).
-    let (p, col) = tokio::join!(caller(&st, &headers), st.node.store.collection(&cid));
+    // The caller and the collection are looked up while the body comes in (within the
+    // server's body limit, as the `Bytes` extractor reads it); the answers are checked in
+    // the usual order (credentials, media type, body, collection, rights).
+    let (p, col, body) = tokio::join!(
+        caller(&st, &headers),
+        st.node.store.collection(&cid),
+        Bytes::from_request(request, &st)
+    );
     let p = p.map_err(ApiError::taxii)?;
     let ct = headers
         .get(header::CONTENT_TYPE)

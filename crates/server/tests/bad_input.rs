@@ -37,6 +37,21 @@ async fn bad_requests_store_nothing() {
     let (s, t) = send(TAXII, TAXII, "{\"objects\": [".into()).await;
     assert_eq!(s, 400, "{t}");
     assert!(t.contains("malformed JSON"), "{t}");
+    // Malformed after valid objects, which the store had begun to insert as they were read.
+    let many: Vec<Value> = (0..40).map(|_| indicator(None, &[])).collect();
+    let cut = json!({"objects": many}).to_string();
+    let (s, t) = send(TAXII, TAXII, format!("{}, oops]}}", &cut[..cut.len() - 2])).await;
+    assert_eq!(s, 400, "{t}");
+    assert!(t.contains("malformed JSON"), "{t}");
+    // `objects` named twice: which list counts would depend on the reader.
+    let twice = format!(
+        "{{\"objects\": [{}], \"objects\": [{}]}}",
+        indicator(None, &[]),
+        indicator(None, &[])
+    );
+    let (s, t) = send(TAXII, TAXII, twice).await;
+    assert_eq!(s, 400, "{t}");
+    assert!(t.contains("more than once"), "{t}");
     // Wrong Content-Type / Accept.
     let (s, t) = send("application/json", TAXII, ok_body.clone()).await;
     assert_eq!(s, 415, "{t}");

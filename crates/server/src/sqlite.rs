@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_object_keys.sql"),
     include_str!("../migrations/sqlite/0004_objects_and_statuses.sql"),
     include_str!("../migrations/sqlite/0005_id_index_in_memory.sql"),
+    include_str!("../migrations/sqlite/0006_collection_numbers.sql"),
 ];
 
 /// How long a status resource (one per TAXII POST) is kept: a client polls it shortly
@@ -210,7 +211,8 @@ struct CompleteWrite {
 
 impl QueuedWrite for CompleteWrite {
     fn run(&mut self, tx: &Transaction<'_>, state: &mut WriteState) -> bool {
-        let outcome = insert_objects(tx, state, &self.collection, self.author_org, &self.objects)
+        let outcome = collection_number(tx, &self.collection)
+            .and_then(|c| insert_objects(tx, state, c, self.author_org, &self.objects))
             .and_then(|outcomes| {
                 let ids = self.objects.iter().map(|o| o.info.id.as_str());
                 let body = close_taxii_write(tx, state, &self.status, ids, &outcomes, &self.audit)?;
@@ -685,6 +687,27 @@ fn close_taxii_write<'a>(
     Ok(body)
 }
 
+/// How long the writer waits for the next part of a fed write by polling before it
+/// sleeps: the request thread sends the parts every few hundred microseconds, and waking
+/// a sleeping thread takes some fifty on a virtual machine.
+const FEED_POLL: Duration = Duration::from_micros(100);
+
+/// The next part of a fed write (`None` once the sender is gone), polled for
+/// [`FEED_POLL`] before waiting.
+fn next_fed(feed: &Receiver<Feed>) -> Option<Feed> {
+    let start = std::time::Instant::now();
+    loop {
+        match feed.try_recv() {
+            Ok(item) => return Some(item),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            Err(std::sync::mpsc::TryRecvError::Empty) if start.elapsed() < FEED_POLL => {
+                std::hint::spin_loop();
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => return feed.recv().ok(),
+        }
+    }
+}
+
 /// The write of [`IntelStore::add_objects_fed`]: inserts the objects as they arrive on
 /// `feed`; at [`Feed::End`] stores the status resource and the audit entry and asks for
 /// the commit; if the sender goes away first, asks for the rollback.
@@ -695,18 +718,13 @@ fn fed_write(
     status: NewStatus,
 ) -> impl WriteFn<(Vec<AddOutcome>, String)> {
     move |tx, state| {
+        let collection = collection_number(tx, &collection)?;
         let mut ids: Vec<String> = Vec::new();
         let mut outcomes = Vec::new();
-        for item in feed {
+        while let Some(item) = next_fed(&feed) {
             match item {
                 Feed::Objects(objects) => {
-                    outcomes.extend(insert_objects(
-                        tx,
-                        state,
-                        &collection,
-                        author_org,
-                        &objects,
-                    )?);
+                    outcomes.extend(insert_objects(tx, state, collection, author_org, &objects)?);
                     ids.extend(objects.into_iter().map(|o| o.info.id));
                 }
                 Feed::End(audit) => {
@@ -823,9 +841,14 @@ fn sign_audit_head(tx: &Transaction<'_>, state: &mut WriteState, key: &NodeKey) 
     let head_json = serde_json::to_string(&head).unwrap_or_default();
     let sig = key.sign_bytes(head_json.as_bytes());
     let value = serde_json::json!({"head": head, "signature": sig}).to_string();
-    tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)")
-        .and_then(|mut s| s.execute(params![value]))
-        .map_err(db)?;
+    // An upsert changes the row in place; a REPLACE would delete and reinsert it, writing
+    // the key's index page too.
+    tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('audit_head', ?) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .and_then(|mut s| s.execute(params![value]))
+    .map_err(db)?;
     state.audit_head_unsigned = false;
     Ok(())
 }
@@ -840,7 +863,7 @@ fn sign_audit_head(tx: &Transaction<'_>, state: &mut WriteState, key: &NodeKey) 
 fn insert_objects(
     tx: &Transaction<'_>,
     state: &mut WriteState,
-    collection: &str,
+    collection: CollectionNumber,
     author_org: i64,
     objects: &[NewObject],
 ) -> StoreResult<Vec<AddOutcome>> {
@@ -848,19 +871,19 @@ fn insert_objects(
     let mut t = now_us().max(state.last_added + 1);
     let mut ins = tx
         .prepare_cached(
-            "INSERT INTO objects (collection_id, stix_id, id_key, stix_type, spec_version, version, \
+            "INSERT INTO objects (coll, stix_id, id_key, stix_type, spec_version, version, \
              version_us, date_added, tlp, author_org, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .map_err(db)?;
     let mut find_version = tx
         .prepare_cached(
             "SELECT version FROM objects WHERE seq = ? AND id_key = ? AND version_us = ? \
-             AND collection_id = ? AND stix_id = ?",
+             AND coll = ? AND stix_id = ?",
         )
         .map_err(db)?;
     let mut find_body = tx
         .prepare_cached(
-            "SELECT version FROM objects WHERE seq = ? AND id_key = ? AND collection_id = ? \
+            "SELECT version FROM objects WHERE seq = ? AND id_key = ? AND coll = ? \
              AND stix_id = ? AND body = ?",
         )
         .map_err(db)?;
@@ -886,7 +909,7 @@ fn insert_objects(
             (Some(v), Some(us)) => {
                 for &seq in &stored {
                     let dup: Option<String> = find_version
-                        .query_row(params![seq, key, us, collection, o.info.id], |r| r.get(0))
+                        .query_row(params![seq, key, us, collection.0, o.info.id], |r| r.get(0))
                         .optional()
                         .map_err(db)?;
                     if let Some(version) = dup {
@@ -900,7 +923,7 @@ fn insert_objects(
                 // Objects without a version: identical content is the same object.
                 for &seq in &stored {
                     let dup: Option<String> = find_body
-                        .query_row(params![seq, key, collection, o.info.id, o.body], |r| {
+                        .query_row(params![seq, key, collection.0, o.info.id, o.body], |r| {
                             r.get(0)
                         })
                         .optional()
@@ -914,7 +937,7 @@ fn insert_objects(
             }
         };
         ins.execute(params![
-            collection,
+            collection.0,
             o.info.id,
             key,
             o.info.ty,
@@ -946,6 +969,19 @@ fn insert_objects(
     }
     state.last_added = t - 1;
     Ok(out)
+}
+
+/// A collection's number, by which its objects name it (`objects.coll`).
+#[derive(Clone, Copy, Debug)]
+struct CollectionNumber(i64);
+
+/// The number of the collection with id `id`.
+fn collection_number(tx: &Transaction<'_>, id: &str) -> StoreResult<CollectionNumber> {
+    tx.prepare_cached("SELECT num FROM collections WHERE id = ?")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .map_err(db)?
+        .map(CollectionNumber)
+        .ok_or_else(|| StoreError::Db(format!("no collection {id}")))
 }
 
 /// Deletes the objects at rows `seqs` (with their recipients and report links); they leave
@@ -1114,7 +1150,8 @@ fn object_query_sql(q: &ObjectQuery) -> (String, Vec<Sql>) {
     // unary `+` keeps the planner from walking the whole collection in `objects_added`
     // instead.
     let mut sql = format!(
-        "SELECT {OBJECT_COLUMNS}{} FROM objects o WHERE {}o.collection_id = ?",
+        "SELECT {OBJECT_COLUMNS}{} FROM objects o \
+         WHERE {}o.coll = (SELECT num FROM collections WHERE id = ?)",
         if q.without_body { "" } else { ", o.body" },
         if f.ids.is_empty() { "" } else { "+" }
     );
@@ -1167,7 +1204,7 @@ fn object_query_sql(q: &ObjectQuery) -> (String, Vec<Sql>) {
                 let mut p = format!(
                     "NOT EXISTS (SELECT 1 FROM json_each(other_rows(o.id_key, o.seq)) k \
                      CROSS JOIN objects o2 ON o2.seq = k.value WHERE o2.id_key = o.id_key \
-                     AND o2.version_us {op} o.version_us AND o2.collection_id = o.collection_id \
+                     AND o2.version_us {op} o.version_us AND o2.coll = o.coll \
                      AND o2.stix_id = o.stix_id AND "
                 );
                 p.push_str(&visible(
@@ -1492,8 +1529,8 @@ impl IntelStore for SqliteStore {
     async fn create_collection(&self, new: NewCollection) -> StoreResult<Collection> {
         self.write(move |tx, _| {
             tx.execute(
-                "INSERT INTO collections (id, title, description, community_id, public_read, created) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO collections (id, title, description, community_id, public_read, created, num) \
+                 VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(num), 0) + 1 FROM collections))",
                 params![
                     new.id,
                     new.title,
@@ -1539,7 +1576,8 @@ impl IntelStore for SqliteStore {
     ) -> StoreResult<Vec<AddOutcome>> {
         let collection = collection.to_string();
         self.write(move |tx, state| {
-            let out = insert_objects(tx, state, &collection, author_org, &objects)?;
+            let number = collection_number(tx, &collection)?;
+            let out = insert_objects(tx, state, number, author_org, &objects)?;
             if let Some(rep) = report {
                 tx.execute(
                     "INSERT INTO reports (id, collection_id, title, tlp, author_org, actor, created, summary) \
@@ -2080,6 +2118,22 @@ fn row_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opens (creating) the store at `path` with the collections the tests write to, "c"
+    /// and "d" (objects name their collection by its number).
+    fn open_with_collections(path: &Path) -> SqliteStore {
+        let store = SqliteStore::open(path, key()).unwrap();
+        open_conn(path)
+            .unwrap()
+            .execute_batch(
+                "INSERT OR IGNORE INTO collections (id, title, created, num) \
+                 VALUES ('c', 'C', 't', (SELECT COALESCE(MAX(num), 0) + 1 FROM collections)); \
+                 INSERT OR IGNORE INTO collections (id, title, created, num) \
+                 VALUES ('d', 'D', 't', (SELECT COALESCE(MAX(num), 0) + 1 FROM collections));",
+            )
+            .unwrap();
+        store
+    }
     use chainwatch_intel::taxii::{Filter, VersionMatch};
 
     fn key() -> Arc<NodeKey> {
@@ -2101,7 +2155,7 @@ mod tests {
     fn object_queries_use_the_right_index() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("intel.sqlite");
-        drop(SqliteStore::open(&path, key()).unwrap());
+        drop(open_with_collections(&path));
         let c = open_reader(&path, &SharedIdIndex::default()).unwrap();
         let reader = Some(Reader {
             org: 1,
@@ -2126,7 +2180,7 @@ mod tests {
         // Paging a collection walks `objects_added` in order; the latest-version check
         // reads the object's other rows (from the id index) by row id.
         let p = plan(&c, &q);
-        assert!(p.contains("objects_added"), "{p}");
+        assert!(p.contains("USING INDEX objects_added (coll=?"), "{p}");
         assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
         assert!(
             p.contains("SEARCH o2 USING INTEGER PRIMARY KEY (rowid=?)"),
@@ -2216,7 +2270,7 @@ mod tests {
                 4096
             );
         }
-        let store = SqliteStore::open(&path, key()).unwrap();
+        let store = open_with_collections(&path);
         drop(store);
         let c = open_conn(&path).unwrap();
         let version: i64 = c
@@ -2320,7 +2374,7 @@ mod tests {
     async fn a_write_that_fails_in_a_group_leaves_the_others_and_its_index_rows_go() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("intel.sqlite");
-        let store = Arc::new(SqliteStore::open(&path, key()).unwrap());
+        let store = Arc::new(open_with_collections(&path));
         let id = |n: usize| format!("indicator--00000000-0000-4000-8000-00000000000{n}");
         // The database refuses the object of write 2 (as a full disk would refuse all).
         open_conn(&path)
@@ -2432,7 +2486,7 @@ mod tests {
     #[tokio::test]
     async fn duplicates_are_found_within_a_slice_across_slices_and_per_collection() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let store = open_with_collections(&dir.path().join("intel.sqlite"));
         let (a, b) = (
             "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
             "indicator--1c2f3a42-3a5e-4c4e-9d89-0a0b3c4d5e6f",
@@ -2479,7 +2533,7 @@ mod tests {
         assert_eq!(rows, 5);
         // Reopened, the store reads its id index back.
         drop(store);
-        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let store = open_with_collections(&dir.path().join("intel.sqlite"));
         let out = store
             .add_objects(
                 "c",
@@ -2500,7 +2554,7 @@ mod tests {
         let ids: Vec<String> = (0..12_000)
             .map(|i| format!("indicator--00000000-0000-4000-8000-{i:012}"))
             .collect();
-        let store = SqliteStore::open(&path, key()).unwrap();
+        let store = open_with_collections(&path);
         for chunk in ids.chunks(3_000) {
             let objects = chunk.iter().map(|id| new_object(id, 1)).collect();
             let out = store
@@ -2522,7 +2576,7 @@ mod tests {
         assert!(out.iter().all(|o| matches!(o, AddOutcome::Added { .. })));
         drop(store);
         // Reopened, the store reads its id index back.
-        let store = SqliteStore::open(&path, key()).unwrap();
+        let store = open_with_collections(&path);
         assert_eq!(store.inner.ids.read().len(), 12_012);
         let again: Vec<NewObject> = ids
             .iter()
@@ -2598,7 +2652,7 @@ mod tests {
     #[tokio::test]
     async fn deleted_rows_leave_the_id_index_only_once_the_delete_commits() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let store = open_with_collections(&dir.path().join("intel.sqlite"));
         let id = "indicator--00000000-0000-4000-8000-000000000042";
         let objects = vec![new_object(id, 1), new_object(id, 2)];
         let out = store
@@ -2640,7 +2694,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("intel.sqlite"), key()).unwrap();
+        let store = open_with_collections(&dir.path().join("intel.sqlite"));
         let panicked = store
             .write(|tx, _| -> StoreResult<()> {
                 tx.execute("INSERT INTO meta (key, value) VALUES ('t', 'x')", [])
@@ -2659,7 +2713,7 @@ mod tests {
     async fn statuses_expire_after_the_retention() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("intel.sqlite");
-        let store = SqliteStore::open(&path, key()).unwrap();
+        let store = open_with_collections(&path);
         let put = |id: &str| StatusRecord {
             id: id.into(),
             org_id: 1,
@@ -2718,7 +2772,7 @@ mod tests {
                 .unwrap();
             }
         }
-        let store = SqliteStore::open(&path, key()).unwrap();
+        let store = open_with_collections(&path);
         let q = |versions| by_id(id, versions);
         let latest = store
             .query_objects(q(VersionMatch {

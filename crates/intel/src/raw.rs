@@ -68,6 +68,7 @@ pub fn read_envelope<'a>(
     let mut d = serde_json::Deserializer::from_str(text);
     let envelope = EnvelopeVisitor {
         escapes,
+        text,
         each: &mut each,
     }
     .deserialize(&mut d)
@@ -127,12 +128,15 @@ enum Envelope {
     Repeated,
 }
 
-struct EnvelopeVisitor<'f, F> {
+/// The envelope: `text` is the whole body, from which objects that need no change are
+/// copied whole (see [`RawObject::compact`]).
+struct EnvelopeVisitor<'de, 'f, F> {
     escapes: bool,
+    text: &'de str,
     each: &'f mut F,
 }
 
-impl<'de, F: FnMut(Posted<'de>)> DeserializeSeed<'de> for EnvelopeVisitor<'_, F> {
+impl<'de, F: FnMut(Posted<'de>)> DeserializeSeed<'de> for EnvelopeVisitor<'de, '_, F> {
     type Value = Envelope;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -140,7 +144,7 @@ impl<'de, F: FnMut(Posted<'de>)> DeserializeSeed<'de> for EnvelopeVisitor<'_, F>
     }
 }
 
-impl<'de, F: FnMut(Posted<'de>)> Visitor<'de> for EnvelopeVisitor<'_, F> {
+impl<'de, F: FnMut(Posted<'de>)> Visitor<'de> for EnvelopeVisitor<'de, '_, F> {
     type Value = Envelope;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -155,6 +159,7 @@ impl<'de, F: FnMut(Posted<'de>)> Visitor<'de> for EnvelopeVisitor<'_, F> {
                 repeated |= objects.is_some();
                 objects = Some(map.next_value_seed(ObjectList {
                     escapes: self.escapes,
+                    text: self.text,
                     each: &mut *self.each,
                 })?);
             } else {
@@ -178,12 +183,13 @@ impl<'de, F: FnMut(Posted<'de>)> Visitor<'de> for EnvelopeVisitor<'_, F> {
 
 /// The value of `objects`: hands its elements over and answers how many, `None` for
 /// anything but a list.
-struct ObjectList<'f, F> {
+struct ObjectList<'de, 'f, F> {
     escapes: bool,
+    text: &'de str,
     each: &'f mut F,
 }
 
-impl<'de, F: FnMut(Posted<'de>)> DeserializeSeed<'de> for ObjectList<'_, F> {
+impl<'de, F: FnMut(Posted<'de>)> DeserializeSeed<'de> for ObjectList<'de, '_, F> {
     type Value = Option<usize>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -191,7 +197,7 @@ impl<'de, F: FnMut(Posted<'de>)> DeserializeSeed<'de> for ObjectList<'_, F> {
     }
 }
 
-impl<'de, F: FnMut(Posted<'de>)> Visitor<'de> for ObjectList<'_, F> {
+impl<'de, F: FnMut(Posted<'de>)> Visitor<'de> for ObjectList<'de, '_, F> {
     type Value = Option<usize>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -201,6 +207,7 @@ impl<'de, F: FnMut(Posted<'de>)> Visitor<'de> for ObjectList<'_, F> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let element = ObjectVisitor {
             escapes: self.escapes,
+            text: self.text,
         };
         let mut n = 0;
         while let Some(o) = seq.next_element_seed(element)? {
@@ -336,21 +343,32 @@ pub struct RawObject<'a> {
     slots: [u8; KNOWN.len()],
     escapes: bool,
     needs_value: bool,
+    /// The object's posted text when it is compact already: no whitespace between
+    /// tokens, and names without escapes.
+    compact_text: Option<&'a str>,
 }
 
 /// The element is not a JSON object.
 #[derive(Debug)]
 pub struct NotAnObject;
 
-/// One element of `objects`: `Some` object, `None` for anything else.
+/// One element of `objects`: `Some` object, `None` for anything else. `text` is the
+/// whole body the element is read from.
 #[derive(Clone, Copy)]
-struct ObjectVisitor {
+struct ObjectVisitor<'de> {
     escapes: bool,
+    text: &'de str,
 }
 
-seed_is_visitor!(ObjectVisitor);
+impl<'de> DeserializeSeed<'de> for ObjectVisitor<'de> {
+    type Value = Option<RawObject<'de>>;
 
-impl<'de> Visitor<'de> for ObjectVisitor {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor<'de> {
     type Value = Option<RawObject<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -363,9 +381,31 @@ impl<'de> Visitor<'de> for ObjectVisitor {
             slots: [0; KNOWN.len()],
             escapes: self.escapes,
             needs_value: false,
+            compact_text: None,
         };
+        // Whether the object's text is compact, found from where its names and values lie
+        // in the body: `{"` before the first name, `":` between a name and its value,
+        // `,"` between a value and the next name, `}` after the last value.
+        let at = |s: &str| (s.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+        let bytes = self.text.as_bytes();
+        let (mut compact, mut start, mut end) = (true, 0, 0);
         while let Some(k) = map.next_key::<Key<'de>>()? {
             let raw = map.next_value::<&'de RawValue>()?;
+            match &k.0 {
+                Cow::Borrowed(name) if compact => {
+                    let n = at(name);
+                    compact = if o.props.is_empty() {
+                        start = n.wrapping_sub(2);
+                        bytes.get(start..n) == Some(b"{\"")
+                    } else {
+                        n == end + 2
+                    };
+                    let v = at(raw.get());
+                    compact &= v == n + name.len() + 2 && !has_insignificant_space(raw.get());
+                    end = v + raw.get().len();
+                }
+                _ => compact = false,
+            }
             let i = o.props.len();
             let repeated = match known(&k.0) {
                 Some(s) if i < usize::from(u8::MAX) => {
@@ -381,6 +421,9 @@ impl<'de> Visitor<'de> for ObjectVisitor {
                 raw,
                 parsed: OnceCell::new(),
             });
+        }
+        if compact && !o.props.is_empty() && bytes.get(end) == Some(&b'}') {
+            o.compact_text = self.text.get(start..=end);
         }
         Ok(Some(o))
     }
@@ -403,6 +446,14 @@ impl<'a> RawObject<'a> {
     /// The object as compact JSON: its properties in the order posted, with no
     /// whitespace between tokens; strings, numbers and names keep their posted spelling.
     pub fn compact(&self) -> String {
+        match self.compact_text {
+            Some(text) => text.to_string(),
+            None => self.compact_by_parts(),
+        }
+    }
+
+    /// [`RawObject::compact`] built from the names and values.
+    fn compact_by_parts(&self) -> String {
         let len: usize = self
             .props
             .iter()
@@ -580,6 +631,42 @@ mod tests {
 
     fn object(body: &str) -> RawObject<'_> {
         objects(body).into_iter().next().unwrap().unwrap()
+    }
+
+    #[test]
+    fn compact_objects_are_copied_whole_and_the_same_as_built() {
+        let compact = [
+            r#"{"a":1}"#,
+            r#"{"type":"indicator","labels":["x","y"],"o":{"k":[1,2.50,null]},"e":"\u00e9 \" ,"}"#,
+            r#"{"s":"a b , \" : c","n":-1e3}"#,
+        ];
+        let spaced = [
+            r#"{ "a":1}"#,
+            r#"{"a" :1}"#,
+            r#"{"a": 1}"#,
+            r#"{"a":1 }"#,
+            r#"{"a":1, "b":2}"#,
+            r#"{"a":1 ,"b":2}"#,
+            r#"{"a":[1, 2]}"#,
+            r#"{"a":{"b" :2}}"#,
+            r#"{"\u0061":1}"#,
+        ];
+        for (texts, whole) in [(&compact[..], true), (&spaced[..], false)] {
+            for t in texts {
+                let body = format!("{{\"objects\": [ {t} ,{t}]}}");
+                for o in objects(&body) {
+                    let o = o.unwrap();
+                    assert_eq!(o.compact_text.is_some(), whole, "{t}");
+                    assert_eq!(o.compact(), o.compact_by_parts(), "{t}");
+                    let parsed: Value = serde_json::from_str(t).unwrap();
+                    let back: Value = serde_json::from_str(&o.compact()).unwrap();
+                    assert_eq!(back, parsed, "{t}");
+                    if whole {
+                        assert_eq!(o.compact(), *t);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -688,8 +688,12 @@ fn check_properties<P: stix::Properties>(
     }
 }
 
-/// Objects handed to the store at a time (after a first chunk of 16).
-const FEED_CHUNK: usize = 128;
+/// Objects handed to the store at a time (after a first chunk of 16). The store inserts
+/// them as fast as they are checked, so what is left for it once the last object is
+/// checked, on the request's path, is at most one chunk: small chunks keep that short
+/// (the writer polls for the next one rather than sleeping, see `sqlite::next_fed`).
+/// Measured with `bench taxii`: 32 and 16 alike, 128 some 5% slower.
+const FEED_CHUNK: usize = 32;
 
 /// Reads a posted envelope and checks its objects, handing the valid ones to `chunk` in
 /// chunks while it goes on; when every object passed it answers how many there were and

@@ -56,7 +56,8 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         page: usize,
         /// Times chainwatch is measured, each on fresh stores (medians are shown; one
-        /// run before them is not counted); medallion runs once.
+        /// run before them is not counted); medallion's POST is measured 3 times on fresh
+        /// servers (median), its paged GET once.
         #[arg(long, default_value_t = 21)]
         runs: usize,
         /// Time POST only (medallion's paged GET grows with the square of --objects).

@@ -497,7 +497,8 @@ pub fn bench_taxii(
         }
     };
     let human = format!(
-        "TAXII 2.1, {} objects, {} per POST, pages of {} (loopback); chainwatch: median of {} runs\n\
+        "TAXII 2.1, {} objects, {} per POST, pages of {} (loopback); chainwatch: median of {} runs, \
+         medallion: POST median of {} runs, GET once\n\
          POST: objects/s until every object is committed; \"async\": each POST asks \
          `Prefer: respond-async` (answered once validated, committed while the next is sent; \
          medallion ignores it), \"sync\": answered after its commit\n\
@@ -507,11 +508,13 @@ pub fn bench_taxii(
          {:<12} {:>14} {:>14} {:>14}\n\
          chainwatch POST async, each run (thousand objects/s): {:?}\n\
          chainwatch POST sync, each run (thousand objects/s): {:?}\n\
+         medallion POST, each run (objects/s): {:?}\n\
          rss MB (before, after POST[, after GET, after a 2nd GET]): {:?}; after each run: {:?}{}",
         f.objects,
         f.batch,
         f.page,
         f.runs,
+        f.medallion_post_runs.len(),
         "objects/s",
         "POST async",
         "POST sync",
@@ -530,6 +533,7 @@ pub fn bench_taxii(
         ratio(f.get_ratio),
         round(&f.chainwatch_post_runs, 1000.0),
         round(&f.chainwatch_post_sync_runs, 1000.0),
+        round(&f.medallion_post_runs, 1.0),
         round(&f.rss_mb, 1.0),
         round(&f.rss_mb_after_runs, 1.0),
         f.medallion_error

@@ -23,7 +23,7 @@ pub struct BenchOptions {
     pub page: usize,
     /// Times chainwatch is measured, each time with a fresh store loaded with the same
     /// objects (the figures are the medians; one run before them is not counted);
-    /// medallion, which takes a minute a run, once.
+    /// medallion's POST [`MEDALLION_POST_RUNS`] times, its paged GET (a minute) once.
     pub runs: usize,
     /// Whether to time the paged GET too (medallion's takes a minute for 5,000 objects
     /// and grows with the square of the count).
@@ -84,8 +84,11 @@ pub struct BenchFigures {
     pub chainwatch_post_sync_runs: Vec<f64>,
     /// chainwatch's paged GET objects/s in each run.
     pub chainwatch_get_runs: Vec<f64>,
-    /// medallion (memory backend), when it ran.
+    /// medallion (memory backend), when it ran: its POST rate is the median of
+    /// `medallion_post_runs`.
     pub medallion: Option<Rates>,
+    /// medallion's POST objects/s in each run (see [`MEDALLION_POST_RUNS`]).
+    pub medallion_post_runs: Vec<f64>,
     /// chainwatch ÷ medallion, POST (answered early where the server can).
     pub post_ratio: Option<f64>,
     /// chainwatch ÷ medallion, POST answered after each commit.
@@ -541,11 +544,17 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
-/// One run of medallion (memory backend, started with `python`) loaded with `bodies`.
+/// Times medallion's POST is measured, each time on a fresh server (the first also times
+/// its paged GET, which takes a minute): its figure is the median.
+pub const MEDALLION_POST_RUNS: usize = 3;
+
+/// One run of medallion (memory backend, started with `python`) loaded with `bodies`,
+/// then read back by a paged GET if `get`.
 async fn run_medallion(
     python: &str,
     opts: &BenchOptions,
     bodies: &[Bytes],
+    get: bool,
 ) -> Result<Rates, BenchError> {
     let dir = tempfile_dir()?;
     let m = start_medallion(python, dir.path(), opts.page).await?;
@@ -558,16 +567,7 @@ async fn run_medallion(
         m.url
     );
     let http = reqwest::Client::new();
-    drive(
-        &http,
-        &url,
-        &basic,
-        opts.objects,
-        bodies,
-        opts.page,
-        opts.get,
-    )
-    .await
+    drive(&http, &url, &basic, opts.objects, bodies, opts.page, get).await
 }
 
 /// Runs the bench (on the current tokio runtime).
@@ -598,10 +598,27 @@ pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> 
         pages: runs.first().map_or(0, |r| r.pages),
     };
 
+    let mut medallion_post_runs = Vec::new();
     let (medallion, medallion_error) = match &opts.python {
         None => (None, Some("skipped".to_string())),
-        Some(py) => match run_medallion(py, opts, &bodies).await {
-            Ok(r) => (Some(r), None),
+        Some(py) => match run_medallion(py, opts, &bodies, opts.get).await {
+            Ok(first) => {
+                medallion_post_runs.push(first.post_objects_per_s);
+                let mut error = None;
+                while medallion_post_runs.len() < MEDALLION_POST_RUNS && error.is_none() {
+                    match run_medallion(py, opts, &bodies, false).await {
+                        Ok(r) => medallion_post_runs.push(r.post_objects_per_s),
+                        Err(e) => error = Some(e.to_string()),
+                    }
+                }
+                let post = median(&medallion_post_runs);
+                let rates = Rates {
+                    post_objects_per_s: post,
+                    post_sync_objects_per_s: post,
+                    ..first
+                };
+                (Some(rates), error)
+            }
             Err(e) => (None, Some(e.to_string())),
         },
     };
@@ -626,6 +643,7 @@ pub async fn run_taxii(opts: &BenchOptions) -> Result<BenchFigures, BenchError> 
             .map(|m| ours.get_objects_per_s / m.get_objects_per_s),
         chainwatch: ours,
         medallion,
+        medallion_post_runs,
         rss_mb: rss,
         medallion_error,
     })
@@ -675,6 +693,40 @@ mod tests {
         assert_eq!(f.chainwatch_post_runs.len(), 1);
         assert_eq!(f.chainwatch_post_sync_runs.len(), 1);
         assert!(f.medallion.is_none() && f.post_ratio.is_none());
+        assert!(f.medallion_post_runs.is_empty());
         assert_eq!(f.medallion_error.as_deref(), Some("skipped"));
+    }
+
+    /// With medallion installed (`.ci/run` installs it), its POST is measured
+    /// [`MEDALLION_POST_RUNS`] times on fresh servers and the ratios are of the medians.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn medallion_is_measured_beside_and_its_post_is_a_median() {
+        let installed = std::process::Command::new("python3")
+            .args(["-c", "import medallion"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            eprintln!("medallion is not installed (pip install medallion): not run");
+            return;
+        }
+        let opts = BenchOptions {
+            objects: 300,
+            batch: 100,
+            page: 100,
+            runs: 1,
+            get: false,
+            python: Some("python3".into()),
+        };
+        let f = run_taxii(&opts).await.unwrap();
+        assert_eq!(f.medallion_error, None);
+        assert_eq!(f.medallion_post_runs.len(), MEDALLION_POST_RUNS);
+        let m = f.medallion.as_ref().unwrap();
+        assert_eq!(m.post_objects_per_s, median(&f.medallion_post_runs));
+        assert!(m.post_objects_per_s > 0.0);
+        let ratio = f.post_sync_ratio.unwrap();
+        assert!(
+            (ratio - f.chainwatch.post_sync_objects_per_s / m.post_objects_per_s).abs() < 1e-9,
+            "{ratio}"
+        );
     }
 }

@@ -700,6 +700,7 @@ mod tests {
     /// With medallion installed (`.ci/run` installs it), its POST is measured
     /// [`MEDALLION_POST_RUNS`] times on fresh servers and the ratios are of the medians.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::print_stderr)] // says why it did not run
     async fn medallion_is_measured_beside_and_its_post_is_a_median() {
         let installed = std::process::Command::new("python3")
             .args(["-c", "import medallion"])

@@ -513,6 +513,21 @@ impl Properties for RawObject<'_> {
         }
         self.prop(k).map(Value::as_str)
     }
+
+    fn prop_str_list(&self, k: &str) -> Option<Option<Vec<&str>>> {
+        let p = self.find(k)?;
+        let t = p.raw.get();
+        if t.starts_with('[') && (!self.escapes || !t.contains('\\')) {
+            // Strings without escapes are their own text: borrowed, nothing parsed twice.
+            if let Ok(list) = serde_json::from_str::<Vec<&str>>(t) {
+                return Some(Some(list));
+            }
+        }
+        self.prop(k).map(|v| {
+            v.as_array()
+                .and_then(|a| a.iter().map(Value::as_str).collect())
+        })
+    }
 }
 
 /// Whether a raw value (already known to be JSON) reads the same as a `Value`: no repeated
@@ -761,6 +776,28 @@ mod tests {
             ("object_marking_refs", json!([7])),
             ("confidence", json!(101)),
             ("labels", json!([1])),
+            ("labels", json!("x")),
+            ("labels", json!([])),
+            ("labels", json!(["a \"b\"", "c"])),
+            ("object_marking_refs", json!([])),
+            (
+                "object_marking_refs",
+                json!("marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"),
+            ),
+            (
+                "object_marking_refs",
+                json!([
+                    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+                    3
+                ]),
+            ),
+            (
+                "object_marking_refs",
+                json!([
+                    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+                    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"
+                ]),
+            ),
             ("type", json!(7)),
             ("type", json!("malware")),
             ("id", json!("malware--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f")),

@@ -291,6 +291,14 @@ pub trait Properties {
     fn prop_str(&self, k: &str) -> Option<Option<&str>> {
         self.prop(k).map(Value::as_str)
     }
+    /// A property as a list of strings: `None` when it is absent, `Some(None)` when it is
+    /// not a list of strings only.
+    fn prop_str_list(&self, k: &str) -> Option<Option<Vec<&str>>> {
+        self.prop(k).map(|v| {
+            v.as_array()
+                .and_then(|a| a.iter().map(Value::as_str).collect())
+        })
+    }
 }
 
 impl Properties for Map<String, Value> {
@@ -376,6 +384,19 @@ fn check_ref_list<P: Properties + ?Sized>(
     id: &str,
     want: Option<&str>,
 ) -> Result<(), StixError> {
+    // A list of identifiers, read without building a `Value` (the usual case).
+    if let Some(Some(refs)) = o.prop_str_list(k) {
+        if refs.is_empty() {
+            return Err(StixError::new(Some(id), format!("'{k}' must not be empty")));
+        }
+        if refs
+            .iter()
+            .all(|r| is_valid_id(r) && want.is_none_or(|w| id_type(r) == Some(w)))
+        {
+            return Ok(());
+        }
+    }
+    // Anything else is read as a `Value`, which words the complaint.
     match o.prop(k) {
         None => Ok(()),
         Some(Value::Array(items)) => {
@@ -535,8 +556,8 @@ pub fn validate_properties<P: Properties + ?Sized>(o: &P) -> Result<ObjectInfo, 
             ));
         }
     }
-    if let Some(l) = o.prop("labels") {
-        if !l.as_array().is_some_and(|a| a.iter().all(Value::is_string)) {
+    if let Some(l) = o.prop_str_list("labels") {
+        if l.is_none() {
             return Err(StixError::new(
                 Some(id),
                 "'labels' must be a list of strings",

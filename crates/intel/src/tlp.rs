@@ -162,12 +162,19 @@ pub fn markings_of(object: &Value) -> Vec<Tlp> {
 /// [`markings_of`] on an object's properties (a parsed object or one as posted).
 pub fn markings_of_properties<P: Properties + ?Sized>(object: &P) -> Vec<Tlp> {
     let mut out = Vec::new();
-    if let Some(refs) = object.prop("object_marking_refs").and_then(Value::as_array) {
-        out.extend(
-            refs.iter()
-                .filter_map(Value::as_str)
-                .filter_map(Tlp::from_marking_id),
-        );
+    match object.prop_str_list("object_marking_refs") {
+        Some(Some(refs)) => out.extend(refs.into_iter().filter_map(Tlp::from_marking_id)),
+        // Not a list of strings only: the strings in it, if it is a list.
+        Some(None) => {
+            if let Some(refs) = object.prop("object_marking_refs").and_then(Value::as_array) {
+                out.extend(
+                    refs.iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(Tlp::from_marking_id),
+                );
+            }
+        }
+        None => {}
     }
     if let Some(gms) = object.prop("granular_markings").and_then(Value::as_array) {
         out.extend(

@@ -497,8 +497,7 @@ pub fn bench_taxii(
         }
     };
     let human = format!(
-        "TAXII 2.1, {} objects, {} per POST, pages of {} (loopback); chainwatch: median of {} runs, \
-         medallion: POST median of {} runs, GET once\n\
+        "TAXII 2.1, {} objects, {} per POST, pages of {} (loopback); chainwatch: median of {} runs{}\n\
          POST: objects/s until every object is committed; \"async\": each POST asks \
          `Prefer: respond-async` (answered once validated, committed while the next is sent; \
          medallion ignores it), \"sync\": answered after its commit\n\
@@ -514,7 +513,11 @@ pub fn bench_taxii(
         f.batch,
         f.page,
         f.runs,
-        f.medallion_post_runs.len(),
+        match (f.medallion_post_runs.len(), get) {
+            (0, _) => String::new(),
+            (n, true) => format!("; medallion: POST median of {n} runs, GET once"),
+            (n, false) => format!("; medallion: POST median of {n} runs"),
+        },
         "objects/s",
         "POST async",
         "POST sync",

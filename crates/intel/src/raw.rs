@@ -340,7 +340,7 @@ fn known(k: &str) -> Option<usize> {
 pub struct RawObject<'a> {
     props: Vec<Prop<'a>>,
     /// Position + 1 in `props` of each [`KNOWN`] property (0: absent).
-    slots: [u8; KNOWN.len()],
+    slots: [u32; KNOWN.len()],
     escapes: bool,
     needs_value: bool,
     /// The object's posted text when it is compact already: no whitespace between
@@ -389,6 +389,8 @@ impl<'de> Visitor<'de> for ObjectVisitor<'de> {
         let at = |s: &str| (s.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
         let bytes = self.text.as_bytes();
         let (mut compact, mut start, mut end) = (true, 0, 0);
+        // Names other than the known ones, to find repeats (the known ones have slots).
+        let mut others = Names::default();
         while let Some(k) = map.next_key::<Key<'de>>()? {
             let raw = map.next_value::<&'de RawValue>()?;
             match &k.0 {
@@ -406,14 +408,14 @@ impl<'de> Visitor<'de> for ObjectVisitor<'de> {
                 }
                 _ => compact = false,
             }
-            let i = o.props.len();
+            let position = u32::try_from(o.props.len() + 1).map_err(de::Error::custom)?;
             let repeated = match known(&k.0) {
-                Some(s) if i < usize::from(u8::MAX) => {
+                Some(s) => {
                     let seen = o.slots[s] != 0;
-                    o.slots[s] = (i + 1) as u8;
+                    o.slots[s] = position;
                     seen
                 }
-                _ => o.props.iter().any(|p| p.key == k.0),
+                None => !others.insert(k.0.clone()),
             };
             o.needs_value |= repeated || !value_is_plain(raw.get(), self.escapes);
             o.props.push(Prop {
@@ -485,7 +487,7 @@ impl<'a> RawObject<'a> {
         match known(k) {
             Some(s) => match self.slots[s] {
                 0 => None,
-                i => self.props.get(usize::from(i) - 1),
+                i => self.props.get(i as usize - 1),
             },
             None => self.props.iter().rev().find(|p| p.key == k),
         }
@@ -544,6 +546,34 @@ fn value_is_plain(raw: &str, escapes: bool) -> bool {
     }
 }
 
+/// The property names of one JSON object seen so far: a list while it is short, a hash
+/// set beyond, so that an object with very many names costs linear time, not quadratic.
+#[derive(Default)]
+struct Names<'a> {
+    few: Vec<Cow<'a, str>>,
+    many: std::collections::HashSet<Cow<'a, str>>,
+}
+
+impl<'a> Names<'a> {
+    /// Names in the list before they move to the set.
+    const FEW: usize = 16;
+
+    /// Adds `name`; `false` if it was there already.
+    fn insert(&mut self, name: Cow<'a, str>) -> bool {
+        if self.few.len() < Self::FEW {
+            if self.few.contains(&name) {
+                return false;
+            }
+            self.few.push(name);
+            return true;
+        }
+        if self.many.is_empty() {
+            self.many.extend(self.few.iter().cloned());
+        }
+        self.many.insert(name)
+    }
+}
+
 /// Walks a value, failing on a repeated property name; strings are decoded and numbers
 /// parsed by the deserializer, so their errors fail it too.
 #[derive(Clone, Copy)]
@@ -559,12 +589,11 @@ impl<'de> Visitor<'de> for Plain {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut keys: Vec<Key<'de>> = Vec::new();
+        let mut names = Names::default();
         while let Some(k) = map.next_key::<Key<'de>>()? {
-            if keys.iter().any(|o| o.0 == k.0) {
+            if !names.insert(k.0) {
                 return Err(de::Error::custom("repeated property name"));
             }
-            keys.push(k);
             map.next_value_seed(Plain)?;
         }
         Ok(())
@@ -637,7 +666,7 @@ fn has_insignificant_space(raw: &str) -> bool {
 mod tests {
     use super::*;
     use crate::stix::{validate_object, validate_properties};
-    use crate::tlp::{effective_level, effective_level_of};
+    use crate::tlp::{effective_level, effective_level_of, Tlp};
     use serde_json::json;
 
     fn objects(body: &str) -> Vec<Posted<'_>> {
@@ -680,6 +709,42 @@ mod tests {
                         assert_eq!(o.compact(), *t);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn objects_with_many_properties_keep_their_markings_and_repeats_are_found() {
+        let red = Tlp::Red.marking_id();
+        for n in [10, 254, 255, 300, 5000] {
+            let mut v = indicator();
+            v.as_object_mut().unwrap().remove("object_marking_refs");
+            // Written by hand so that the order is known: many other names first, then a
+            // TLP:RED marking, which must not read as unmarked.
+            let mut text = v.to_string();
+            text.pop();
+            for i in 0..n {
+                text.push_str(&format!(",\"x_p{i}\":{i}"));
+            }
+            let object_text = format!("{text},\"object_marking_refs\":[\"{red}\"]}}");
+            let v: Value = serde_json::from_str(&object_text).unwrap();
+            let body = format!("{{\"objects\":[{object_text}]}}");
+            let o = object(&body);
+            assert!(!o.needs_value(), "{n}");
+            assert_eq!(effective_level_of(&o), Tlp::Red, "{n}");
+            assert_eq!(effective_level_of(&o), effective_level(&v));
+            assert_eq!(validate_properties(&o), validate_object(&v));
+            // A name repeated after many others, at the top or nested, is found.
+            let top = format!("{{\"objects\":[{text},\"x_p3\":0}}]}}");
+            assert!(object(&top).needs_value(), "{n}");
+            let inner: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+            let inner = inner.join(",");
+            for (nested, repeated) in [
+                (format!("{{{inner}}}"), false),
+                (format!("{{{inner},\"k1\":0}}"), true),
+            ] {
+                let body = format!("{{\"objects\":[{{\"type\":\"x\",\"x_n\":{nested}}}]}}");
+                assert_eq!(object(&body).needs_value(), repeated, "{n}");
             }
         }
     }

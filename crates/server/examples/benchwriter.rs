@@ -17,7 +17,7 @@ use chainwatch_intel::signing::NodeKey;
 use chainwatch_intel::stix::ObjectInfo;
 use chainwatch_intel::tlp::Tlp;
 use chainwatch_server::sqlite::{id_key, SqliteStore};
-use chainwatch_server::store::{Feed, IntelStore, NewObject, NewStatus};
+use chainwatch_server::store::{Feed, IntelStore, NewCollection, NewObject, NewStatus};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -59,6 +59,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &db,
         Arc::new(NodeKey::from_seed(&[7; 32])),
     )?);
+    // The collection the objects go to (objects name theirs by number).
+    store
+        .create_collection(NewCollection {
+            id: "bench".into(),
+            title: "bench".into(),
+            description: None,
+            community_id: None,
+            public_read: false,
+            grants: Vec::new(),
+        })
+        .await?;
     let mut ms = Vec::new();
     let mut wal_growth = Vec::new();
     for _ in 0..requests {
@@ -85,7 +96,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut rest = objects;
         let mut first = true;
         while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(if first { 16 } else { 128 }));
+            let tail = rest.split_off(rest.len().min(if first {
+                16
+            } else {
+                chainwatch_server::taxii_api::FEED_CHUNK
+            }));
             feed.send(Feed::Objects(std::mem::replace(&mut rest, tail)))?;
             first = false;
         }

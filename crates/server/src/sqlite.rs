@@ -548,7 +548,8 @@ impl SqliteStore {
             .map_err(db)?;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction().map_err(db)?;
-            tx.execute_batch(m).map_err(db)?;
+            tx.execute_batch(m)
+                .map_err(|e| StoreError::Db(format!("schema migration {}: {e}", i + 1)))?;
             if i + 1 == 3 {
                 fill_id_keys(&tx).map_err(db)?;
             }
@@ -977,11 +978,17 @@ struct CollectionNumber(i64);
 
 /// The number of the collection with id `id`.
 fn collection_number(tx: &Transaction<'_>, id: &str) -> StoreResult<CollectionNumber> {
-    tx.prepare_cached("SELECT num FROM collections WHERE id = ?")
+    let num: Option<Option<i64>> = tx
+        .prepare_cached("SELECT num FROM collections WHERE id = ?")
         .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
-        .map_err(db)?
-        .map(CollectionNumber)
-        .ok_or_else(|| StoreError::Db(format!("no collection {id}")))
+        .map_err(db)?;
+    match num {
+        Some(Some(n)) => Ok(CollectionNumber(n)),
+        Some(None) => Err(StoreError::Db(format!(
+            "collection {id} has no number (added outside chainwatch?)"
+        ))),
+        None => Err(StoreError::Db(format!("no collection {id}"))),
+    }
 }
 
 /// Deletes the objects at rows `seqs` (with their recipients and report links); they leave
@@ -2748,6 +2755,50 @@ mod tests {
         }
     }
 
+    /// Migration 6 names each object's collection by number: an object whose collection
+    /// does not exist stops it with a message that says so, and the store is left as it
+    /// was (version 5).
+    #[test]
+    fn objects_without_a_collection_stop_migration_6_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("intel.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            for m in &MIGRATIONS[..5] {
+                c.execute_batch(m).unwrap();
+            }
+            c.execute_batch(
+                "PRAGMA user_version = 5;
+                 INSERT INTO collections (id, title, created) VALUES ('c', 'C', 't');
+                 INSERT INTO objects (seq, collection_id, stix_id, id_key, stix_type, spec_version, \
+                     version, version_us, date_added, tlp, author_org, body) \
+                 VALUES (1, 'gone', 'indicator--x', 7, 'indicator', '2.1', 'v', 1, 1, 0, 1, '{}');",
+            )
+            .unwrap();
+        }
+        let Err(e) = SqliteStore::open(&path, key()) else {
+            panic!("migration 6 ran over an object without a collection");
+        };
+        let e = e.to_string();
+        assert!(
+            e.contains("schema migration 6") && e.contains("collection that does not exist"),
+            "{e}"
+        );
+        let c = Connection::open(&path).unwrap();
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 5);
+        let kept: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM objects WHERE collection_id = 'gone'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, 1);
+    }
+
     #[tokio::test]
     async fn migrated_rows_are_found_by_id() {
         let dir = tempfile::tempdir().unwrap();
@@ -2760,19 +2811,34 @@ mod tests {
             c.execute_batch(
                 "PRAGMA user_version = 2;
                  INSERT INTO orgs (id, name, kind, identity_id, created) VALUES (1, 'a', 'fiu', 'identity--a', 't');
-                 INSERT INTO collections (id, title, created) VALUES ('c', 'C', 't');",
+                 INSERT INTO collections (id, title, created) VALUES ('c', 'C', 't');
+                 INSERT INTO collections (id, title, created) VALUES ('d', 'D', 't');",
             )
             .unwrap();
-            for (seq, us) in [(1, 10), (2, 20)] {
+            // The same object in two collections, a later version in the second.
+            for (seq, us, coll) in [(1, 10, "c"), (2, 20, "c"), (3, 30, "d")] {
                 c.execute(
                     "INSERT INTO objects (seq, collection_id, stix_id, stix_type, spec_version, version, \
-                     version_us, date_added, tlp, author_org, body) VALUES (?, 'c', ?, 'indicator', '2.1', ?, ?, ?, 0, 1, '{}')",
-                    params![seq, id, format!("v{us}"), us, seq],
+                     version_us, date_added, tlp, author_org, body) VALUES (?, ?, ?, 'indicator', '2.1', ?, ?, ?, 0, 1, '{}')",
+                    params![seq, coll, id, format!("v{us}"), us, seq],
                 )
                 .unwrap();
             }
         }
         let store = open_with_collections(&path);
+        // Each row keeps its collection: in `d`, only the row of `d`.
+        let in_d = ObjectQuery {
+            collection: "d".into(),
+            ..by_id(
+                id,
+                VersionMatch {
+                    all: true,
+                    ..Default::default()
+                },
+            )
+        };
+        let found = store.query_objects(in_d).await.unwrap();
+        assert_eq!(found.iter().map(|o| o.seq).collect::<Vec<_>>(), [3]);
         let q = |versions| by_id(id, versions);
         let latest = store
             .query_objects(q(VersionMatch {

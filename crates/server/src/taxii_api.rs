@@ -693,7 +693,7 @@ fn check_properties<P: stix::Properties>(
 /// checked, on the request's path, is at most one chunk: small chunks keep that short
 /// (the writer polls for the next one rather than sleeping, see `sqlite::next_fed`).
 /// Measured with `bench taxii`: 32 and 16 alike, 128 some 5% slower.
-const FEED_CHUNK: usize = 32;
+pub const FEED_CHUNK: usize = 32;
 
 /// Reads a posted envelope and checks its objects, handing the valid ones to `chunk` in
 /// chunks while it goes on; when every object passed it answers how many there were and

@@ -44,11 +44,12 @@ async fn bad_requests_store_nothing() {
     assert_eq!(s, 400, "{t}");
     assert!(t.contains("malformed JSON"), "{t}");
     // `objects` named twice: which list counts would depend on the reader.
-    let twice = format!(
-        "{{\"objects\": [{}], \"objects\": [{}]}}",
-        indicator(None, &[]),
-        indicator(None, &[])
-    );
+    // Twenty objects a list: the store has begun to insert the first list's.
+    let list = || {
+        let l: Vec<Value> = (0..20).map(|_| indicator(None, &[])).collect();
+        Value::Array(l).to_string()
+    };
+    let twice = format!("{{\"objects\": {}, \"objects\": {}}}", list(), list());
     let (s, t) = send(TAXII, TAXII, twice).await;
     assert_eq!(s, 400, "{t}");
     assert!(t.contains("more than once"), "{t}");

@@ -2,7 +2,18 @@
 -- index that pages a collection's objects by date added (`objects_added`, appended to by
 -- every insert) then starts with an integer instead of a 36-character id compared at
 -- every level of the index, and each object row is 35 bytes shorter. An object whose
--- collection does not exist stops the migration (`coll` is NOT NULL).
+-- collection does not exist stops the migration, saying so.
+CREATE TEMP TABLE migration_6_orphans (n INTEGER);
+CREATE TEMP TRIGGER migration_6_orphans_stop BEFORE INSERT ON migration_6_orphans
+BEGIN
+    SELECT RAISE(ABORT, 'objects name a collection that does not exist; give them one first');
+END;
+INSERT INTO migration_6_orphans
+    SELECT 1 FROM objects o
+    WHERE NOT EXISTS (SELECT 1 FROM collections c WHERE c.id = o.collection_id)
+    LIMIT 1;
+DROP TABLE migration_6_orphans;
+
 ALTER TABLE collections ADD COLUMN num INTEGER;
 UPDATE collections SET num = rowid;
 CREATE UNIQUE INDEX collections_num ON collections(num);
